@@ -1,0 +1,40 @@
+"""Instance-id rules of DurableClient.StartNewAsync, and new-id generation."""
+from __future__ import annotations
+
+import uuid
+
+from .errors import InvalidInstanceIdError
+
+MAX_INSTANCE_ID_LENGTH = 256
+_FORBIDDEN = frozenset("/\\#?")
+
+
+def new_instance_id() -> str:
+    """A new GUID in .NET "N" format: 32 lower-case hex digits, no dashes."""
+    return uuid.uuid4().hex
+
+
+def validate_instance_id(instance_id: str) -> str:
+    """Return ``instance_id`` if it is allowed, else raise naming the broken rule."""
+    if not isinstance(instance_id, str):
+        raise InvalidInstanceIdError(f"instance id must be a string, not {type(instance_id).__name__}")
+    if not instance_id:
+        raise InvalidInstanceIdError("instance id must not be empty")
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        raise InvalidInstanceIdError(
+            f"instance id is {len(instance_id)} characters long; the limit is {MAX_INSTANCE_ID_LENGTH}"
+        )
+    if instance_id.startswith("@"):
+        raise InvalidInstanceIdError(
+            f"instance id {instance_id!r} must not start with '@' (reserved for entity ids)"
+        )
+    for ch in instance_id:
+        if ch in _FORBIDDEN:
+            raise InvalidInstanceIdError(
+                f"instance id {instance_id!r} must not contain {ch!r} (any of '/', '\\', '#', '?')"
+            )
+        if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
+            raise InvalidInstanceIdError(
+                f"instance id {instance_id!r} must not contain control characters (found U+{ord(ch):04X})"
+            )
+    return instance_id

@@ -1,0 +1,87 @@
+"""The TaskHubSidecarService RPC table, read from our proto's service descriptor.
+
+Our proto file carries a package (to stay apart from the ``durabletask`` package's copy), so
+generated gRPC stubs would use the path ``/azure_durable_ext.sidecar.TaskHubSidecarService/``.
+The wire path of this protocol has no package: ``/TaskHubSidecarService/<Rpc>``. This module
+registers servers and builds client stubs on that path, from one table.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+
+from .._proto import pb
+
+SERVICE_NAME = "TaskHubSidecarService"
+
+_MESSAGES: dict[str, type[Message]] = {
+    "google.protobuf.Empty": empty_pb2.Empty,
+}
+
+
+def _message_class(full_name: str) -> type[Message]:
+    if full_name in _MESSAGES:
+        return _MESSAGES[full_name]
+    short = full_name.rsplit(".", 1)[-1]
+    return getattr(pb, short)
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc:
+    """One method of the service."""
+
+    name: str
+    request: type[Message]
+    response: type[Message]
+    server_streaming: bool
+
+    @property
+    def path(self) -> str:
+        return f"/{SERVICE_NAME}/{self.name}"
+
+
+RPCS: dict[str, Rpc] = {
+    m.name: Rpc(m.name, _message_class(m.input_type.full_name), _message_class(m.output_type.full_name), m.server_streaming)
+    for m in pb.DESCRIPTOR.services_by_name[SERVICE_NAME].methods
+}
+
+
+def generic_handler(servicer: Any) -> grpc.GenericRpcHandler:
+    """A handler serving every RPC that ``servicer`` defines a method for.
+
+    RPCs the servicer lacks answer UNIMPLEMENTED, as gRPC does for unknown methods.
+    Works for sync and asyncio servers alike (the method kind is taken as is).
+    """
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for rpc in RPCS.values():
+        method = getattr(servicer, rpc.name, None)
+        if method is None:
+            continue
+        make = grpc.unary_stream_rpc_method_handler if rpc.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[rpc.name] = make(
+            method,
+            request_deserializer=rpc.request.FromString,
+            response_serializer=rpc.response.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
+class SidecarStub:
+    """Client stub over a sync or asyncio channel: ``stub.StartInstance(request, ...)``."""
+
+    def __init__(self, channel: grpc.Channel | grpc.aio.Channel) -> None:
+        for rpc in RPCS.values():
+            make: Callable[..., Any] = channel.unary_stream if rpc.server_streaming else channel.unary_unary
+            setattr(
+                self,
+                rpc.name,
+                make(rpc.path, request_serializer=rpc.request.SerializeToString, response_deserializer=rpc.response.FromString),
+            )
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers' sake
+        raise AttributeError(name)

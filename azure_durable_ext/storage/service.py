@@ -1,0 +1,189 @@
+"""The contract every storage provider implements (in-memory, Azure Storage).
+
+Providers are dumb about orchestration semantics: the sidecar decides what an episode
+produced (``OrchestrationCheckpoint``); a provider stores it atomically enough that an
+episode is applied once or not at all, and hands out work under locks.
+
+All methods are coroutines: the host side runs on one asyncio loop.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .._proto import pb
+from ..core.model import InstancePage, InstanceQuery, InstanceState, PurgeFilter, TaskMessage
+from ..core.status import OrchestrationStatus
+
+
+@dataclass(slots=True, kw_only=True)
+class OrchestrationWorkItem:
+    """A locked batch of new messages for one instance, with its history so far.
+
+    ``lock`` is the provider's own token; only the provider reads it.
+    """
+
+    instance_id: str
+    state: InstanceState | None
+    past_events: list[pb.HistoryEvent]
+    new_messages: list[TaskMessage]
+    lock: object = None
+    dequeue_count: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class ActivityWorkItem:
+    """One locked activity invocation (a TaskScheduled message on the work-item queue)."""
+
+    message: TaskMessage
+    lock: object = None
+    dequeue_count: int = 1
+
+    @property
+    def instance_id(self) -> str:
+        return self.message.instance_id
+
+    @property
+    def task_id(self) -> int:
+        return self.message.event.eventId
+
+    @property
+    def scheduled(self) -> pb.TaskScheduledEvent:
+        return self.message.event.taskScheduled
+
+
+@dataclass(slots=True, kw_only=True)
+class OrchestrationCheckpoint:
+    """What one orchestration episode produced, to be stored in this order:
+    outbound messages, history, instance row, then the consumed messages deleted.
+
+    ``new_events`` are appended to the history; when ``new_execution`` is true (continue-as-new)
+    they replace the history of the previous execution instead.
+    """
+
+    state: InstanceState
+    new_events: list[pb.HistoryEvent] = field(default_factory=list)
+    new_execution: bool = False
+    activity_messages: list[TaskMessage] = field(default_factory=list)
+    orchestrator_messages: list[TaskMessage] = field(default_factory=list)
+
+
+class OrchestrationService(abc.ABC):
+    """Storage-backed orchestration service (AzureStorageOrchestrationService's role)."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin background work (partition leases, pollers). Idempotent."""
+
+    async def stop(self) -> None:
+        """Release leases and stop background work. Idempotent."""
+
+    @abc.abstractmethod
+    async def create_task_hub(self, *, recreate: bool = False) -> None:
+        """Create tables/queues/containers if missing (drop everything first if ``recreate``)."""
+
+    @abc.abstractmethod
+    async def delete_task_hub(self) -> None:
+        """Delete every resource of the task hub."""
+
+    # -- client operations ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_instance(
+        self, start: TaskMessage, dedupe_statuses: frozenset[OrchestrationStatus]
+    ) -> None:
+        """Create an instance from an ExecutionStarted message.
+
+        Raises InstanceAlreadyExistsError when an instance with that id exists in one of
+        ``dedupe_statuses``. Otherwise Generation = previous + 1 (or 0), the start message is
+        enqueued (delayed to ``start.visible_at`` when set) and the instance row is written
+        as Pending.
+        """
+
+    @abc.abstractmethod
+    async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
+        """Deliver events (raised events, terminate, suspend, resume...) to instances."""
+
+    @abc.abstractmethod
+    async def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
+        """The instance row, or None."""
+
+    @abc.abstractmethod
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        """One page of instances matching ``query`` (ordered by instance id)."""
+
+    @abc.abstractmethod
+    async def get_history(self, instance_id: str) -> list[pb.HistoryEvent]:
+        """The current execution's history, oldest first (empty when unknown)."""
+
+    @abc.abstractmethod
+    async def purge_instance(self, instance_id: str) -> int:
+        """Delete the instance's row, history and blobs; returns 1 or 0."""
+
+    @abc.abstractmethod
+    async def purge_instances(self, purge: PurgeFilter) -> int:
+        """Delete every terminal instance matching ``purge``; returns how many."""
+
+    async def wait_for_instance(
+        self,
+        instance_id: str,
+        condition: Callable[[InstanceState], bool],
+        timeout: float | None,
+        *,
+        include_payloads: bool = True,
+    ) -> InstanceState | None:
+        """Wait until the instance exists and ``condition`` holds; None on timeout.
+
+        This default polls with backoff; providers that can be notified override it.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.01
+        while True:
+            state = await self.get_instance(instance_id, include_payloads=include_payloads)
+            if state is not None and condition(state):
+                return state
+            if deadline is not None and loop.time() >= deadline:
+                return None
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - loop.time()))
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, 1.0)
+
+    # -- orchestration work ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
+        """Lock the next instance with pending messages; None if none came within ``timeout``."""
+
+    @abc.abstractmethod
+    async def complete_orchestration(
+        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint
+    ) -> None:
+        """Store the episode and release the lock. Raises ConcurrencyConflictError when the
+        lock was lost or the history changed underneath (the episode is then not applied)."""
+
+    @abc.abstractmethod
+    async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
+        """Release the lock without applying anything; the messages come back after ``delay``."""
+
+    @abc.abstractmethod
+    async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
+        """Extend the lock of a long-running episode."""
+
+    # -- activity work ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def lock_next_activity(self, timeout: float) -> ActivityWorkItem | None:
+        """Lock the next activity message; None if none came within ``timeout``."""
+
+    @abc.abstractmethod
+    async def complete_activity(self, item: ActivityWorkItem, result: TaskMessage) -> None:
+        """Send the TaskCompleted/TaskFailed ``result`` to the orchestration and delete the
+        activity message."""
+
+    @abc.abstractmethod
+    async def abandon_activity(self, item: ActivityWorkItem, *, delay: float = 0.0) -> None:
+        """Put the activity message back, visible again after ``delay``."""
+
+    @abc.abstractmethod
+    async def renew_activity(self, item: ActivityWorkItem) -> None:
+        """Extend the lock (visibility timeout) of a long-running activity."""
