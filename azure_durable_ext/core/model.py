@@ -119,3 +119,19 @@ class PurgeFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     statuses: frozenset[OrchestrationStatus] = frozenset()
+
+
+@dataclass(slots=True, kw_only=True)
+class OrchestrationCheckpoint:
+    """What one orchestration episode produced, to be stored in this order:
+    outbound messages, history, instance row, then the consumed messages deleted.
+
+    ``new_events`` are appended to the history; when ``new_execution`` is true (continue-as-new)
+    they replace the history of the previous execution instead.
+    """
+
+    state: InstanceState
+    new_events: list[pb.HistoryEvent] = field(default_factory=list)
+    new_execution: bool = False
+    activity_messages: list[TaskMessage] = field(default_factory=list)
+    orchestrator_messages: list[TaskMessage] = field(default_factory=list)

@@ -11,10 +11,17 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .._proto import pb
-from ..core.model import InstancePage, InstanceQuery, InstanceState, PurgeFilter, TaskMessage
+from ..core.model import (
+    InstancePage,
+    InstanceQuery,
+    InstanceState,
+    OrchestrationCheckpoint,
+    PurgeFilter,
+    TaskMessage,
+)
 from ..core.status import OrchestrationStatus
 
 
@@ -52,22 +59,6 @@ class ActivityWorkItem:
     @property
     def scheduled(self) -> pb.TaskScheduledEvent:
         return self.message.event.taskScheduled
-
-
-@dataclass(slots=True, kw_only=True)
-class OrchestrationCheckpoint:
-    """What one orchestration episode produced, to be stored in this order:
-    outbound messages, history, instance row, then the consumed messages deleted.
-
-    ``new_events`` are appended to the history; when ``new_execution`` is true (continue-as-new)
-    they replace the history of the previous execution instead.
-    """
-
-    state: InstanceState
-    new_events: list[pb.HistoryEvent] = field(default_factory=list)
-    new_execution: bool = False
-    activity_messages: list[TaskMessage] = field(default_factory=list)
-    orchestrator_messages: list[TaskMessage] = field(default_factory=list)
 
 
 class OrchestrationService(abc.ABC):
