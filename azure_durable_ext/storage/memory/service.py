@@ -1,0 +1,415 @@
+"""InMemoryOrchestrationService: the provider contract kept in process memory.
+
+Semantics (the same contract as the Azure Storage provider, minus durability):
+
+- Each instance has an ordered message queue. An instance with messages and no lock is on
+  the ready queue once; ``lock_next_orchestration`` takes it and hands out every message
+  queued at that moment. Messages arriving while it is locked wait for the next episode.
+- Messages with ``visible_at`` in the future are held on an event-loop timer for the
+  difference between ``visible_at`` and the injected clock's ``now()`` (timers, scheduled
+  starts, abandon delays).
+- Locks do not expire (a crash loses the memory anyway). A completion, renewal or abandon
+  with a lock that is no longer current raises ConcurrencyConflictError and changes nothing.
+- ``abandon_orchestration`` puts the messages back in front of newer ones; the instance is
+  offered again after ``delay``. ``dequeue_count`` counts consecutive abandons + 1.
+- ``create_instance`` replaces the history: the instance row now names the new execution.
+- ``wait_for_instance`` is woken by every change of the instance (no polling).
+- Query order is instance id; the continuation token is the last id of the previous page.
+- ``purge_instance`` deletes whatever the status (callers enforce policy).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..._proto import pb
+from ...core.clock import SYSTEM_CLOCK, Clock
+from ...core.errors import ConcurrencyConflictError, InstanceAlreadyExistsError, InvalidArgumentError
+from ...core.model import (
+    InstancePage,
+    InstanceQuery,
+    InstanceState,
+    OrchestrationCheckpoint,
+    PurgeFilter,
+    TaskMessage,
+)
+from ...core.status import OrchestrationStatus
+from ...protocol.convert import from_timestamp, optional_string
+from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
+from .signals import ChangeNotifier, WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Instance:
+    state: InstanceState | None = None
+    history: list[pb.HistoryEvent] = field(default_factory=list)
+    messages: deque[TaskMessage] = field(default_factory=deque)
+    lock: int | None = None
+    abandon_count: int = 0
+    held_until_timer: bool = False
+
+
+@dataclass(slots=True)
+class _ActivityLock:
+    message: TaskMessage
+    dequeue_count: int
+
+
+class InMemoryOrchestrationService(OrchestrationService):
+    """A complete, fast provider for tests, ``--storage memory`` and benchmarks."""
+
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK, task_hub: str = "TestHubName") -> None:
+        self.clock = clock
+        self.task_hub = task_hub
+        self._instances: dict[str, _Instance] = {}
+        self._ready: WorkQueue[str] = WorkQueue()
+        self._activities: WorkQueue[int] = WorkQueue()
+        self._activity_messages: dict[int, tuple[TaskMessage, int]] = {}
+        self._activity_locks: dict[int, _ActivityLock] = {}
+        self._changes: ChangeNotifier[str] = ChangeNotifier()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tokens = itertools.count(1)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Cancel pending delayed deliveries (their messages are dropped with the memory)."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    async def create_task_hub(self, *, recreate: bool = False) -> None:
+        """Nothing to create in memory; ``recreate`` drops every instance and message."""
+        if recreate:
+            await self.delete_task_hub()
+
+    async def delete_task_hub(self) -> None:
+        """Drop everything; waiters on instances are woken (they see the instance gone)."""
+        await self.stop()
+        self._instances.clear()
+        self._ready.clear()
+        self._activities.clear()
+        self._activity_messages.clear()
+        self._activity_locks.clear()
+        self._changes.notify_all()
+
+    # -- client operations ----------------------------------------------------------------
+    async def create_instance(
+        self, start: TaskMessage, dedupe_statuses: frozenset[OrchestrationStatus]
+    ) -> None:
+        """See the contract. Dedupe and the new row happen in one step (no await between
+        them), so two concurrent creates of one id cannot both pass the check."""
+        event = start.event
+        if event.WhichOneof("eventType") != "executionStarted":
+            raise InvalidArgumentError("create_instance needs an executionStarted message")
+        started = event.executionStarted
+        inst = self._instances.get(start.instance_id)
+        previous = inst.state if inst is not None else None
+        if previous is not None and previous.status in dedupe_statuses:
+            raise InstanceAlreadyExistsError(start.instance_id)
+        if inst is None:
+            inst = self._instances[start.instance_id] = _Instance()
+        now = self.clock.now()
+        inst.state = InstanceState(
+            instance_id=start.instance_id,
+            name=started.name,
+            version=optional_string(started, "version"),
+            execution_id=start.execution_id or "",
+            status=OrchestrationStatus.PENDING,
+            created_at=now,
+            last_updated_at=now,
+            input=optional_string(started, "input"),
+            scheduled_start_at=(
+                from_timestamp(started.scheduledStartTimestamp)
+                if started.HasField("scheduledStartTimestamp")
+                else None
+            ),
+            generation=0 if previous is None else previous.generation + 1,
+            tags=dict(started.tags),
+            parent_instance_id=(
+                started.parentInstance.orchestrationInstance.instanceId
+                if started.HasField("parentInstance")
+                else None
+            ),
+        )
+        inst.history = []
+        self._deliver(start)
+        self._changes.notify(start.instance_id)
+
+    async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
+        """Queue each message on its instance (delayed ones on a timer). Messages for an
+        unknown instance are kept until it exists or is purged, as a queue would keep them."""
+        for message in messages:
+            self._deliver(message)
+
+    async def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
+        """The instance row; without payloads input, output and custom status are None."""
+        inst = self._instances.get(instance_id)
+        if inst is None or inst.state is None:
+            return None
+        return inst.state if include_payloads else _without_payloads(inst.state)
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        """Instances ordered by id, filtered, one page; the token is the last id returned."""
+        if query.page_size < 1:
+            raise InvalidArgumentError(f"page size must be at least 1, got {query.page_size}")
+        after = query.continuation_token
+        prefix = query.instance_id_prefix or ""
+        matches = self._filtered(query, after, prefix)
+        page = matches[: query.page_size]
+        token = page[-1].instance_id if len(matches) > query.page_size else None
+        if not query.include_payloads:
+            page = [_without_payloads(s) for s in page]
+        return InstancePage(page, token)
+
+    def _filtered(self, query: InstanceQuery, after: str | None, prefix: str) -> list[InstanceState]:
+        states = [
+            inst.state
+            for inst in self._instances.values()
+            if inst.state is not None
+            and (after is None or inst.state.instance_id > after)
+            and inst.state.instance_id.startswith(prefix)
+            and _matches(inst.state, query.statuses, query.created_from, query.created_to)
+        ]
+        states.sort(key=lambda s: s.instance_id)
+        return states
+
+    async def get_history(self, instance_id: str) -> list[pb.HistoryEvent]:
+        inst = self._instances.get(instance_id)
+        return list(inst.history) if inst is not None else []
+
+    async def purge_instance(self, instance_id: str) -> int:
+        """Delete row, history and pending messages of one instance; 1 if it existed."""
+        inst = self._instances.pop(instance_id, None)
+        if inst is None:
+            return 0
+        self._ready.discard(instance_id)
+        self._changes.notify(instance_id)
+        return 1 if inst.state is not None else 0
+
+    async def purge_instances(self, purge: PurgeFilter) -> int:
+        """Delete every terminal instance matching the filter; returns how many."""
+        doomed = [
+            iid
+            for iid, inst in self._instances.items()
+            if inst.state is not None
+            and inst.state.status.is_terminal
+            and _matches(inst.state, purge.statuses, purge.created_from, purge.created_to)
+        ]
+        for iid in doomed:
+            await self.purge_instance(iid)
+        return len(doomed)
+
+    async def wait_for_instance(
+        self,
+        instance_id: str,
+        condition: Callable[[InstanceState], bool],
+        timeout: float | None,
+        *,
+        include_payloads: bool = True,
+    ) -> InstanceState | None:
+        """Wait, woken by each change of the instance, until it exists and ``condition``
+        holds; None on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            state = await self.get_instance(instance_id, include_payloads=include_payloads)
+            if state is not None and condition(state):
+                return state
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return None
+            waiter = self._changes.watch(instance_id)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                return None
+            finally:
+                self._changes.unwatch(instance_id, waiter)
+
+    # -- orchestration work ---------------------------------------------------------------
+    async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
+        """Lock the next ready instance and take all its queued messages."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            instance_id = await self._ready.take(max(0.0, deadline - loop.time()))
+            if instance_id is None:
+                return None
+            inst = self._instances.get(instance_id)
+            if inst is not None and inst.lock is None and inst.messages and not inst.held_until_timer:
+                token = next(self._tokens)
+                inst.lock = token
+                messages = list(inst.messages)
+                inst.messages.clear()
+                return OrchestrationWorkItem(
+                    instance_id=instance_id,
+                    state=inst.state,
+                    past_events=list(inst.history),
+                    new_messages=messages,
+                    lock=token,
+                    dequeue_count=inst.abandon_count + 1,
+                )
+            if loop.time() >= deadline:
+                return None
+
+    async def complete_orchestration(
+        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint
+    ) -> None:
+        """Apply the episode in contract order: outbound messages, history, row, unlock."""
+        inst = self._locked_instance(item)
+        for message in checkpoint.orchestrator_messages:
+            self._deliver(message)
+        for message in checkpoint.activity_messages:
+            self._queue_activity(message, 0)
+        if checkpoint.new_execution:
+            inst.history = list(checkpoint.new_events)
+        else:
+            inst.history.extend(checkpoint.new_events)
+        previous = inst.state
+        state = checkpoint.state
+        if previous is not None and state.generation != previous.generation:
+            state = state.evolve(generation=previous.generation)
+        inst.state = state
+        inst.lock = None
+        inst.abandon_count = 0
+        if inst.messages:
+            self._ready.put(item.instance_id)
+        self._changes.notify(item.instance_id)
+
+    async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
+        """Put the messages back ahead of newer ones; offer the instance again after ``delay``."""
+        inst = self._locked_instance(item)
+        inst.messages.extendleft(reversed(item.new_messages))
+        inst.lock = None
+        inst.abandon_count += 1
+        if delay > 0:
+            inst.held_until_timer = True
+            self._call_later(delay, self._release_hold, item.instance_id)
+        elif inst.messages:
+            self._ready.put(item.instance_id, front=True)
+
+    async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
+        """Locks never expire here; this only checks the lock is still held."""
+        self._locked_instance(item)
+
+    # -- activity work ---------------------------------------------------------------------
+    async def lock_next_activity(self, timeout: float) -> ActivityWorkItem | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            key = await self._activities.take(max(0.0, deadline - loop.time()))
+            if key is None:
+                return None
+            entry = self._activity_messages.pop(key, None)
+            if entry is not None:
+                message, count = entry
+                self._activity_locks[key] = _ActivityLock(message, count + 1)
+                return ActivityWorkItem(message=message, lock=key, dequeue_count=count + 1)
+            if loop.time() >= deadline:
+                return None
+
+    async def complete_activity(self, item: ActivityWorkItem, result: TaskMessage) -> None:
+        self._take_activity_lock(item)
+        self._deliver(result)
+
+    async def abandon_activity(self, item: ActivityWorkItem, *, delay: float = 0.0) -> None:
+        lock = self._take_activity_lock(item)
+        if delay > 0:
+            self._call_later(delay, self._queue_activity, lock.message, lock.dequeue_count)
+        else:
+            self._queue_activity(lock.message, lock.dequeue_count, front=True)
+
+    async def renew_activity(self, item: ActivityWorkItem) -> None:
+        if item.lock not in self._activity_locks:
+            raise ConcurrencyConflictError("the activity work item's lock is no longer held")
+
+    # -- internals -------------------------------------------------------------------------
+    def _deliver(self, message: TaskMessage) -> None:
+        if message.visible_at is not None:
+            delay = (message.visible_at - self.clock.now()).total_seconds()
+            if delay > 0:
+                self._call_later(delay, self._enqueue, message)
+                return
+        self._enqueue(message)
+
+    def _enqueue(self, message: TaskMessage) -> None:
+        inst = self._instances.get(message.instance_id)
+        if inst is None:
+            inst = self._instances[message.instance_id] = _Instance()
+        inst.messages.append(message)
+        if inst.lock is None and not inst.held_until_timer:
+            self._ready.put(message.instance_id)
+
+    def _release_hold(self, instance_id: str) -> None:
+        inst = self._instances.get(instance_id)
+        if inst is None:
+            return
+        inst.held_until_timer = False
+        if inst.lock is None and inst.messages:
+            self._ready.put(instance_id, front=True)
+
+    def _queue_activity(self, message: TaskMessage, dequeue_count: int, *, front: bool = False) -> None:
+        key = next(self._tokens)
+        self._activity_messages[key] = (message, dequeue_count)
+        self._activities.put(key, front=front)
+
+    def _locked_instance(self, item: OrchestrationWorkItem) -> _Instance:
+        inst = self._instances.get(item.instance_id)
+        if inst is None or inst.lock is None or inst.lock != item.lock or not _same_execution(inst, item):
+            raise ConcurrencyConflictError(
+                f"the lock on instance {item.instance_id!r} is no longer held (purged, completed or abandoned)"
+            )
+        return inst
+
+    def _take_activity_lock(self, item: ActivityWorkItem) -> _ActivityLock:
+        lock = self._activity_locks.pop(item.lock, None)  # type: ignore[arg-type]
+        if lock is None:
+            raise ConcurrencyConflictError(
+                f"the lock on activity task {item.task_id} of {item.instance_id!r} is no longer held"
+            )
+        return lock
+
+    def _call_later(self, delay: float, callback: Callable[..., None], *args: object) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            callback(*args)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+
+def _same_execution(inst: _Instance, item: OrchestrationWorkItem) -> bool:
+    # A create that replaced the instance while it was locked makes the episode stale.
+    if item.state is None or inst.state is None:
+        return item.state is None or inst.state is None
+    return item.state.execution_id == inst.state.execution_id
+
+
+def _without_payloads(state: InstanceState) -> InstanceState:
+    if state.input is None and state.output is None and state.custom_status is None:
+        return state
+    return state.evolve(input=None, output=None, custom_status=None)
+
+
+def _matches(
+    state: InstanceState,
+    statuses: frozenset[OrchestrationStatus],
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> bool:
+    if statuses and state.status not in statuses:
+        return False
+    if created_from is not None and state.created_at < created_from:
+        return False
+    if created_to is not None and state.created_at > created_to:
+        return False
+    return True

@@ -1,0 +1,121 @@
+"""Small asyncio building blocks of the in-memory provider: a work queue with waiters and
+per-key change notification. No polling anywhere: waiters are futures woken directly."""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T", bound=Hashable)
+
+
+class WorkQueue(Generic[T]):
+    """A FIFO of distinct items; ``take`` waits (with a timeout) until one is available.
+
+    An item already queued is not queued twice (an instance with more messages is still one
+    unit of orchestration work).
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._members: set[T] = set()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._members
+
+    def put(self, item: T, *, front: bool = False) -> None:
+        """Queue ``item`` unless it is queued already, and wake one waiter."""
+        if item in self._members:
+            return
+        self._members.add(item)
+        if front:
+            self._items.appendleft(item)
+        else:
+            self._items.append(item)
+        self._wake_one()
+
+    def discard(self, item: T) -> None:
+        """Remove ``item`` if queued (used when its work disappears, e.g. on purge)."""
+        if item in self._members:
+            self._members.discard(item)
+            self._items.remove(item)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._members.clear()
+
+    def pop_nowait(self) -> T | None:
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        self._members.discard(item)
+        return item
+
+    async def take(self, timeout: float) -> T | None:
+        """The next item, or None if nothing arrived within ``timeout`` seconds."""
+        item = self.pop_nowait()
+        if item is not None or timeout <= 0:
+            return item
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                return self.pop_nowait()
+            except asyncio.CancelledError:
+                # Pass a wake-up we may have consumed on to the next waiter.
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            item = self.pop_nowait()
+            if item is not None:
+                return item
+            if loop.time() >= deadline:
+                return None
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+class ChangeNotifier(Generic[T]):
+    """Wakes everyone waiting on a key when that key changes."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[T, set[asyncio.Future[None]]] = {}
+
+    def notify(self, key: T) -> None:
+        for waiter in self._waiters.pop(key, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def notify_all(self) -> None:
+        for key in list(self._waiters):
+            self.notify(key)
+
+    def watch(self, key: T) -> asyncio.Future[None]:
+        """A future resolved at the next change of ``key``; call ``unwatch`` if abandoned."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, set()).add(waiter)
+        return waiter
+
+    def unwatch(self, key: T, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(key)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del self._waiters[key]
