@@ -63,9 +63,12 @@ class LocalGrpcListener:
         server.add_generic_rpc_handlers(
             [generic_handler(self.client_rpcs), *(generic_handler(s) for s in self.extra_servicers)]
         )
-        port = server.add_insecure_port(f"{LOOPBACK}:{self.requested_port}")
+        try:
+            port = server.add_insecure_port(f"{LOOPBACK}:{self.requested_port}")
+        except RuntimeError as exc:  # grpc reports bind failures this way
+            raise OSError(f"cannot listen on {LOOPBACK}:{self.requested_port}: {exc}") from exc
         if port == 0:
-            raise OSError(f"could not bind {LOOPBACK}:{self.requested_port}")
+            raise OSError(f"cannot listen on {LOOPBACK}:{self.requested_port}")
         await server.start()
         self._server = server
         self.port = port
