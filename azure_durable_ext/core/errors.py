@@ -5,6 +5,8 @@ the gRPC servicer and the HTTP front door translate with these, nowhere else.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 
 class DurableError(Exception):
     """Root of every error raised by azure_durable_ext."""
@@ -111,3 +113,34 @@ class VersionMismatchError(DurableError):
 
     grpc_status = "FAILED_PRECONDITION"
     http_status = 409
+
+
+class OrchestratorNotRegisteredError(NotFoundError):
+    """No orchestrator is registered under a name (and version) the history asks for."""
+
+
+class ActivityNotRegisteredError(NotFoundError):
+    """No activity is registered under the name a task asks for."""
+
+
+class TaskFailedError(DurableError):
+    """Raised into orchestrator code when an activity or sub-orchestration it awaits failed.
+
+    ``details`` is the failure the task reported (its ``TaskFailureDetails``).
+    """
+
+    def __init__(self, message: str, details: "FailureDetails") -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class ExternalEventTimeoutError(OperationTimeoutError):
+    """Raised into orchestrator code when ``wait_for_external_event(..., timeout=...)`` expires."""
+
+    def __init__(self, event_name: str, message: str | None = None) -> None:
+        self.event_name = event_name
+        super().__init__(message or f"Timed out waiting for external event '{event_name}'.")
+
+
+if TYPE_CHECKING:  # the failure type lives in model.py, which imports protobuf
+    from .model import FailureDetails
