@@ -1,0 +1,106 @@
+"""Fixtures: the durabletask in-memory sidecar on 127.0.0.1 (with a metadata-recording
+interceptor), and the official durabletask worker as a real peer that runs orchestrations."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from durabletask import task
+from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
+from durabletask.testing import InMemoryOrchestrationBackend
+from durabletask.worker import TaskHubGrpcWorker
+
+
+class MetadataRecorder(grpc.ServerInterceptor):
+    """Records (method, request headers) of every call the test server receives."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self._lock = threading.Lock()
+
+    def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
+        headers = {key: value for key, value in (handler_call_details.invocation_metadata or ())}
+        with self._lock:
+            self.calls.append((handler_call_details.method, headers))
+        return continuation(handler_call_details)
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [method.rsplit("/", 1)[-1] for method, _ in self.calls]
+
+    def headers_of(self, rpc: str) -> list[dict[str, str]]:
+        with self._lock:
+            return [headers for method, headers in self.calls if method.endswith("/" + rpc)]
+
+
+@dataclass
+class InMemorySidecar:
+    backend: InMemoryOrchestrationBackend
+    recorder: MetadataRecorder
+    port: int
+    server: grpc.Server = field(repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def sidecar() -> Iterator[InMemorySidecar]:
+    backend = InMemoryOrchestrationBackend()
+    recorder = MetadataRecorder()
+    server = grpc.server(ThreadPoolExecutor(max_workers=16), interceptors=[recorder])
+    add_TaskHubSidecarServiceServicer_to_server(backend, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield InMemorySidecar(backend, recorder, port, server)
+    finally:
+        backend.stop()  # wakes GetWorkItems streams; the backend has no server of its own
+        server.stop(grace=None).wait()
+
+
+# -- a tiny app for the official worker ---------------------------------------------------
+
+FLAKY_CALLS: dict[str, int] = {}
+
+
+def hello(ctx: task.OrchestrationContext, value: Any) -> Any:
+    """Echoes its input and the version it runs as."""
+    return {"version": ctx.version, "input": value}
+
+
+def wait_for_go(ctx: task.OrchestrationContext, _: Any) -> Any:
+    value = yield ctx.wait_for_external_event("go")
+    return {"got": value}
+
+
+def flaky_activity(ctx: task.ActivityContext, key: str) -> str:
+    FLAKY_CALLS[key] = FLAKY_CALLS.get(key, 0) + 1
+    if FLAKY_CALLS[key] == 1:
+        raise RuntimeError(f"first attempt of {key} fails")
+    return f"{key} ok"
+
+
+def flaky(ctx: task.OrchestrationContext, key: str) -> Any:
+    result = yield ctx.call_activity(flaky_activity, input=key)
+    return result
+
+
+@pytest.fixture
+def worker(sidecar: InMemorySidecar) -> Iterator[TaskHubGrpcWorker]:
+    w = TaskHubGrpcWorker(host_address=sidecar.address)
+    w.add_orchestrator(hello)
+    w.add_orchestrator(wait_for_go)
+    w.add_orchestrator(flaky)
+    w.add_activity(flaky_activity)
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
