@@ -1,0 +1,103 @@
+"""Activity work items on the ``{hub}-workitems`` queue.
+
+A lock is the queue message's invisibility: renew extends it, abandon shortens it, complete
+deletes the message. A few messages are received per round trip and handed out one by one.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+
+from ...core.clock import Clock
+from ...core.errors import ConcurrencyConflictError
+from ...core.model import TaskMessage
+from ...core.options import AzureStorageOptions
+from ..service import ActivityWorkItem
+from .control_queue import PoisonHandler
+from .message_codec import MessageData
+from .message_queue import MessageQueue, ReceivedMessage
+from .polling import PollingBackoff
+
+PREFETCH = 8
+
+
+class ActivityQueue:
+    """Hands out activity messages under visibility-timeout locks."""
+
+    def __init__(self, queue: MessageQueue, options: AzureStorageOptions, on_poison: PoisonHandler, clock: Clock) -> None:
+        self.queue = queue
+        self._options = options
+        self._on_poison = on_poison
+        self._clock = clock
+        self._buffer: deque[ReceivedMessage] = deque()
+        self._held: dict[str, ReceivedMessage] = {}
+        self.backoff = PollingBackoff(options.max_queue_polling_interval)
+        self._receiving = asyncio.Lock()
+
+    async def send_all(self, messages: Sequence[TaskMessage]) -> None:
+        if not messages:
+            return
+        now = self._clock.now()
+        await asyncio.gather(
+            *(
+                self.queue.send(MessageData(message=m, sender_instance_id=m.instance_id, sender_execution_id=m.execution_id), visible_at=m.visible_at, now=now)
+                for m in messages
+            )
+        )
+        self.backoff.wake()
+
+    async def lock_next(self, timeout: float) -> ActivityWorkItem | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            while self._buffer:
+                message = self._buffer.popleft()
+                item = await self._accept(message)
+                if item is not None:
+                    return item
+            async with self._receiving:
+                if not self._buffer:
+                    received = await self.queue.receive(PREFETCH, self._options.work_item_queue_visibility_timeout)
+                    self._buffer.extend(received)
+                    if received:
+                        self.backoff.reset()
+            if self._buffer:
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await self.backoff.wait(min(self.backoff.next_delay(), remaining))
+
+    async def _accept(self, message: ReceivedMessage) -> ActivityWorkItem | None:
+        if message.data is None or message.data.message is None:
+            await self._on_poison(message, f"unreadable message: {message.error}")
+            return None
+        limit = self._options.poison_message_dequeue_count
+        if message.dequeue_count > limit:
+            await self._on_poison(message, f"activity message dequeued {message.dequeue_count} times (limit {limit})")
+            return None
+        self._held[message.message_id] = message
+        return ActivityWorkItem(message=message.data.message, lock=message, dequeue_count=message.dequeue_count)
+
+    def held(self, item: ActivityWorkItem) -> ReceivedMessage:
+        lock = item.lock
+        if not isinstance(lock, ReceivedMessage) or self._held.get(lock.message_id) is not lock:
+            raise ConcurrencyConflictError(
+                f"the lock on activity task {item.task_id} of {item.instance_id!r} is no longer held"
+            )
+        return lock
+
+    async def finish(self, item: ActivityWorkItem, received: ReceivedMessage) -> None:
+        self._held.pop(received.message_id, None)
+        await self.queue.delete(received)
+
+    async def abandon(self, item: ActivityWorkItem, delay: float) -> None:
+        received = self.held(item)
+        self._held.pop(received.message_id, None)
+        await self.queue.hide(received, max(0.0, delay))
+        if delay <= 0:
+            self.backoff.wake()
+
+    async def renew(self, item: ActivityWorkItem) -> None:
+        await self.queue.hide(self.held(item), self._options.work_item_queue_visibility_timeout)

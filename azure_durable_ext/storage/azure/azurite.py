@@ -1,0 +1,137 @@
+"""Start and stop a local Azurite storage emulator (tests, ``durable-ext`` dev runs).
+
+Azurite always runs on 127.0.0.1, with a temporary data folder and ``--disableTelemetry``
+(it otherwise tries to reach the internet).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from ...core.errors import StorageUnavailableError
+from .connection import DEV_PORTS, development_connection_string, is_development_storage
+
+log = logging.getLogger(__name__)
+_HOST = "127.0.0.1"
+
+
+def find_azurite() -> str:
+    """Path of the ``azurite`` executable: node_modules next to the repo/cwd, else PATH."""
+    here = Path(__file__).resolve()
+    candidates = [p / "node_modules" / ".bin" / "azurite" for p in (Path.cwd(), *here.parents)]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise StorageUnavailableError(
+        "Azurite was not found (looked for node_modules/.bin/azurite and on PATH); install it with "
+        "`npm install azurite`"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((_HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = _HOST, timeout: float = 0.2) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class AzuriteProcess:
+    """One Azurite process (blob, queue and table services) with its own data folder."""
+
+    def __init__(self, *, standard_ports: bool = False, executable: str | None = None) -> None:
+        self._executable = executable
+        self._standard = standard_ports
+        self.ports: dict[str, int] = {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self._location: str | None = None
+
+    @property
+    def connection_string(self) -> str:
+        if not self.ports:
+            raise StorageUnavailableError("Azurite is not running")
+        return development_connection_string(_HOST, self.ports)
+
+    def start(self, timeout: float = 30.0) -> "AzuriteProcess":
+        """Launch Azurite and wait until its three ports accept connections."""
+        if self._process is not None:
+            return self
+        exe = self._executable or find_azurite()
+        self.ports = dict(DEV_PORTS) if self._standard else {s: _free_port() for s in DEV_PORTS}
+        self._location = tempfile.mkdtemp(prefix="azurite-")
+        args = [
+            exe,
+            "--blobHost", _HOST, "--blobPort", str(self.ports["blob"]),
+            "--queueHost", _HOST, "--queuePort", str(self.ports["queue"]),
+            "--tableHost", _HOST, "--tablePort", str(self.ports["table"]),
+            "--location", self._location,
+            "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent",
+        ]
+        self._process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while not all(port_open(p) for p in self.ports.values()):
+            if self._process.poll() is not None:
+                err = (self._process.stderr.read() if self._process.stderr else b"").decode(errors="replace")
+                self.stop()
+                raise StorageUnavailableError(f"Azurite exited at start-up: {err.strip()[:500]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise StorageUnavailableError(f"Azurite did not open its ports within {timeout:.0f} s")
+            time.sleep(0.1)
+        log.info("Azurite started on %s (data in %s)", self.ports, self._location)
+        return self
+
+    def stop(self) -> None:
+        """Kill the process and remove its data folder. Idempotent."""
+        proc, self._process = self._process, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        location, self._location = self._location, None
+        if location:
+            shutil.rmtree(location, ignore_errors=True)
+
+    def __enter__(self) -> "AzuriteProcess":
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def ensure_development_storage(connection_string: str | None) -> AzuriteProcess | None:
+    """For ``UseDevelopmentStorage=true`` with nothing on 10000-10002, start Azurite there.
+
+    Returns the started process (the caller stops it), or None when nothing was started.
+    """
+    if not is_development_storage(connection_string):
+        return None
+    if any(port_open(p) for p in DEV_PORTS.values()):
+        return None
+    return AzuriteProcess(standard_ports=True).start()

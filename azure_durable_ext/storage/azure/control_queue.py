@@ -1,0 +1,102 @@
+"""The poller of one control queue (one partition): receive in batches, sort into sessions.
+
+Unreadable messages and messages dequeued too often go to the poison handler instead of
+the sessions; messages not yet due (hidden beyond the queue's 7-day cap) are hidden again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from ...core.clock import Clock
+from ...core.options import AzureStorageOptions
+from .message_queue import MessageQueue, ReceivedMessage
+from .polling import PollingBackoff
+from .sessions import SessionTable
+
+log = logging.getLogger(__name__)
+PoisonHandler = Callable[[ReceivedMessage, str], Awaitable[None]]
+
+
+class ControlQueue:
+    """Polls one control queue for as long as this process owns its partition."""
+
+    def __init__(
+        self,
+        partition: int,
+        queue: MessageQueue,
+        sessions: SessionTable,
+        options: AzureStorageOptions,
+        on_poison: PoisonHandler,
+        clock: Clock,
+    ) -> None:
+        self.partition = partition
+        self.queue = queue
+        self._sessions = sessions
+        self._options = options
+        self._on_poison = on_poison
+        self._clock = clock
+        self.backoff = PollingBackoff(options.max_queue_polling_interval)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"poll {self.queue.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+
+    async def _run(self) -> None:
+        while True:
+            if self._sessions.pending_count >= self._options.control_queue_buffer_threshold:
+                # Enough buffered work: let the dispatchers catch up before receiving more.
+                await self.backoff.wait(self.backoff.min_delay)
+                continue
+            try:
+                received = await self.queue.receive(
+                    self._options.control_queue_batch_size, self._options.control_queue_visibility_timeout
+                )
+                for message in received:
+                    await self._sort(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling %s failed; retrying after the backoff", self.queue.name)
+                received = []
+            if received:
+                self.backoff.reset()
+            else:
+                await self.backoff.wait(self.backoff.next_delay())
+
+    async def poll_once(self) -> int:
+        """One receive round (tests and callers that drive polling themselves)."""
+        received = await self.queue.receive(
+            self._options.control_queue_batch_size, self._options.control_queue_visibility_timeout
+        )
+        for message in received:
+            await self._sort(message)
+        return len(received)
+
+    async def _sort(self, message: ReceivedMessage) -> None:
+        if message.data is None or message.data.message is None:
+            await self._on_poison(message, f"unreadable message: {message.error}")
+            return
+        limit = self._options.poison_message_dequeue_count
+        if message.dequeue_count > limit:
+            await self._on_poison(message, f"dequeued {message.dequeue_count} times (limit {limit})")
+            return
+        task = message.data.message
+        if task.visible_at is not None:
+            wait = (task.visible_at - self._clock.now()).total_seconds()
+            if wait > 1:
+                await self.queue.hide(message, wait)
+                return
+        self._sessions.add(task.instance_id, message)

@@ -1,0 +1,134 @@
+"""One storage queue carrying MessageData bodies (control queues and the work-item queue).
+
+Sending puts bodies over 45 KiB in a blob and queues a wrapper naming it; receiving reads
+the blob back, so callers always see whole TaskMessages.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue.aio import QueueClient
+
+from ...core.errors import ConcurrencyConflictError, SerializationError
+from ...core.model import TaskMessage
+from .large_messages import MessageManager, message_blob_name, queue_message_too_large
+from .message_codec import MessageData, decode_message, encode_message
+from .operations import StorageOperationCounter
+
+log = logging.getLogger(__name__)
+#: Azure queues hide a message for at most 7 days; later deliveries are re-hidden on receipt.
+MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 60
+
+
+@dataclass(slots=True)
+class ReceivedMessage:
+    """A received queue message: its decoded body (None if unreadable) and its receipt."""
+
+    queue: "MessageQueue"
+    message_id: str
+    pop_receipt: str
+    dequeue_count: int
+    body: str
+    data: MessageData | None
+    error: str | None = None
+
+    @property
+    def task_message(self) -> TaskMessage:
+        if self.data is None or self.data.message is None:
+            raise SerializationError(self.error or "message has no body")
+        return self.data.message
+
+
+@dataclass(slots=True)
+class SentMessage:
+    message_id: str
+    pop_receipt: str
+
+
+class MessageQueue:
+    """Send, receive, hide and delete MessageData messages on one queue."""
+
+    def __init__(self, client: QueueClient, blobs: MessageManager, counter: StorageOperationCounter) -> None:
+        self._client = client
+        self._blobs = blobs
+        self._ops = counter
+
+    @property
+    def name(self) -> str:
+        return str(self._client.queue_name)
+
+    async def send(self, data: MessageData, *, visible_at: datetime | None = None, now: datetime | None = None) -> SentMessage:
+        """Enqueue ``data`` (hidden until ``visible_at``, capped at the queue's 7 days)."""
+        body = encode_message(data)
+        if queue_message_too_large(body):
+            message = data.message
+            assert message is not None  # a wrapper is never re-sent
+            blob_name = message_blob_name(message.instance_id, data.activity_id, data.event_type_name)
+            await self._blobs.upload(blob_name, body)
+            wrapper = MessageData(
+                message=None,
+                activity_id=data.activity_id,
+                compressed_blob_name=blob_name,
+                sequence_number=data.sequence_number,
+                episode=data.episode,
+                sender_instance_id=data.sender_instance_id,
+                sender_execution_id=data.sender_execution_id,
+            )
+            body = encode_message(wrapper)
+        hidden = 0
+        if visible_at is not None and now is not None:
+            hidden = int(min(max(0.0, (visible_at - now).total_seconds()), MAX_VISIBILITY_SECONDS) + 0.999)
+        self._ops.count("queue", "send")
+        sent = await self._client.send_message(body, visibility_timeout=hidden or None, time_to_live=-1)
+        return SentMessage(str(sent.id), str(sent.pop_receipt))
+
+    async def receive(self, max_messages: int, visibility_timeout: float) -> list[ReceivedMessage]:
+        """Up to ``max_messages`` messages (one round trip), hidden for ``visibility_timeout``."""
+        self._ops.count("queue", "receive")
+        raw = [
+            m
+            async for m in self._client.receive_messages(
+                messages_per_page=max_messages, max_messages=max_messages, visibility_timeout=int(visibility_timeout)
+            )
+        ]
+        out = []
+        for m in raw:
+            body = m.content if isinstance(m.content, str) else bytes(m.content).decode("utf-8", "replace")
+            received = ReceivedMessage(self, str(m.id), str(m.pop_receipt), int(m.dequeue_count or 1), body, None)
+            try:
+                data = decode_message(body)
+                if data.message is None and data.compressed_blob_name:
+                    full = decode_message(await self._blobs.download(data.compressed_blob_name))
+                    full.compressed_blob_name = data.compressed_blob_name
+                    data = full
+                received.data = data
+            except SerializationError as exc:
+                # Kept (with the reason) so the caller can move it to the poison table.
+                received.error = str(exc)
+                log.warning("unreadable message %s on %s: %s", m.id, self.name, exc)
+            out.append(received)
+        return out
+
+    async def delete(self, message: ReceivedMessage | SentMessage) -> None:
+        """Delete a message; already gone (deleted or its receipt outdated) is not an error."""
+        self._ops.count("queue", "delete")
+        try:
+            await self._client.delete_message(message.message_id, message.pop_receipt)
+        except ResourceNotFoundError:
+            log.debug("message %s on %s was already gone", message.message_id, self.name)
+
+    async def hide(self, message: ReceivedMessage, seconds: float) -> None:
+        """Make the message visible again after ``seconds`` (renews or releases a lock)."""
+        self._ops.count("queue", "update")
+        try:
+            updated = await self._client.update_message(
+                message.message_id, message.pop_receipt, visibility_timeout=int(min(seconds, MAX_VISIBILITY_SECONDS))
+            )
+        except ResourceNotFoundError as exc:
+            raise ConcurrencyConflictError(
+                f"message {message.message_id} on {self.name} is no longer locked by this receiver"
+            ) from exc
+        message.pop_receipt = str(updated.pop_receipt)

@@ -1,0 +1,464 @@
+"""AzureStorageOrchestrationService: the provider contract on Azure Storage (or Azurite).
+
+Layout and message formats are DurableTask.AzureStorage's (see ``names``, ``message_codec``,
+``history_codec``, ``instance_codec``). Round trips are kept few: a start is one row read,
+one queue send and one row write; control queues are read 32 messages at a time; an
+episode's history is one batch with its ETag guard.
+
+This process polls the control queues of ``owned_partitions`` (all of them until a
+partition manager assigns a subset with :meth:`set_owned_partitions`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..._proto import pb
+from ...config import HostConfig
+from ...core.clock import SYSTEM_CLOCK, Clock
+from ...core.errors import ConcurrencyConflictError, InstanceAlreadyExistsError, InvalidArgumentError
+from ...core.model import InstancePage, InstanceQuery, InstanceState, OrchestrationCheckpoint, PurgeFilter, TaskMessage
+from ...core.options import AzureStorageOptions
+from ...core.status import TERMINAL_STATES, OrchestrationStatus
+from ...protocol.convert import from_timestamp, optional_string
+from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
+from .activity_queue import ActivityQueue
+from .connection import StorageAccount, parse_connection_string
+from .control_queue import ControlQueue
+from .hub_resources import HubResources
+from .large_messages import MessageManager
+from .message_codec import MessageData
+from .message_queue import MessageQueue, ReceivedMessage
+from .names import TaskHubNames
+from .operations import StorageOperationCounter, unavailable_as
+from .poison import PoisonMessageHandler
+from .sessions import SessionTable
+from .tracking_store import HistorySnapshot, TrackingStore
+from .work_filter import select_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class _OrchestrationLock:
+    messages: list[ReceivedMessage]
+    row_etag: str | None
+    snapshot: HistorySnapshot
+    new_execution: bool
+    partition: int
+    released: bool = False
+    changes: list[str] = field(default_factory=list)
+
+
+class AzureStorageOrchestrationService(OrchestrationService):
+    """Orchestration service on Azure Storage tables, queues and blobs."""
+
+    def __init__(
+        self,
+        account: StorageAccount,
+        *,
+        hub_name: str = "TestHubName",
+        options: AzureStorageOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        counter: StorageOperationCounter | None = None,
+    ) -> None:
+        self.options = options or AzureStorageOptions()
+        self.names = TaskHubNames(hub_name, self.options.partition_count)
+        self.clock = clock
+        self.counter = counter or StorageOperationCounter()
+        self._account = account
+        self._resources: HubResources | None = None
+        self._hub_ready = False
+        self._hub_lock = asyncio.Lock()
+        self._sessions = SessionTable()
+        self._locks: dict[str, _OrchestrationLock] = {}
+        self.owned_partitions: frozenset[int] = frozenset(range(self.options.partition_count))
+        self._pollers: dict[int, ControlQueue] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+
+    @classmethod
+    def from_config(
+        cls, config: HostConfig, *, hub_name: str | None = None, clock: Clock | None = None
+    ) -> "AzureStorageOrchestrationService":
+        """Build from host.json + app settings; the connection comes from the app setting named
+        by storageProvider.connectionName (default AzureWebJobsStorage)."""
+        storage = config.durable.storage
+        account = parse_connection_string(config.storage_connection_string, storage.connection_name)
+        return cls(account, hub_name=hub_name or config.durable.hub_name, options=storage, clock=clock or SYSTEM_CLOCK)
+
+    # -- wiring ----------------------------------------------------------------------------
+    @property
+    def _r(self) -> HubResources:
+        if self._resources is None:
+            self._resources = HubResources(self._account, self.names, self.counter)
+            blobs = MessageManager(self._resources.large_messages, self.counter)
+            self._blobs = blobs
+            self._tracking = TrackingStore(
+                self._resources.instances, self._resources.history, blobs, self.counter, self.names.hub
+            )
+            self._control = [MessageQueue(q, blobs, self.counter) for q in self._resources.control_queues]
+            self._poison = PoisonMessageHandler(self._resources.poison, self._tracking, blobs, self.counter, self.clock)
+            self._activities = ActivityQueue(
+                MessageQueue(self._resources.work_items, blobs, self.counter), self.options, self._poison, self.clock
+            )
+        return self._resources
+
+    async def _ready(self) -> HubResources:
+        """The hub's clients, its resources created once per process (as the .NET client does)."""
+        r = self._r
+        if not self._hub_ready:
+            async with self._hub_lock:
+                if not self._hub_ready:
+                    await r.create()
+                    self._hub_ready = True
+        return r
+
+    def _where(self, what: str) -> AbstractContextManager[None]:
+        return unavailable_as(self._account.setting_name, what)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._ready()
+        for p in sorted(self.owned_partitions):
+            self._poller(p).start()
+
+    def _poller(self, partition: int) -> ControlQueue:
+        poller = self._pollers.get(partition)
+        if poller is None:
+            poller = self._pollers[partition] = ControlQueue(
+                partition, self._control[partition], self._sessions, self.options, self._poison, self.clock
+            )
+        return poller
+
+    async def set_owned_partitions(self, partitions: frozenset[int]) -> None:
+        """Poll exactly these control queues from now on (a partition manager's decision)."""
+        self.owned_partitions = frozenset(partitions)
+        for p, poller in list(self._pollers.items()):
+            if p not in partitions:
+                await poller.stop()
+                del self._pollers[p]
+        if self._hub_ready:
+            for p in partitions:
+                self._poller(p).start()
+
+    async def stop(self) -> None:
+        for poller in self._pollers.values():
+            await poller.stop()
+        self._pollers.clear()
+        self._sessions.drop_all()
+        self._locks.clear()
+        if self._resources is not None:
+            await self._resources.close()
+            self._resources = None
+        self._hub_ready = False
+
+    async def create_task_hub(self, *, recreate: bool = False) -> None:
+        if recreate:
+            await self.delete_task_hub()
+        await self._r.create()
+        self._hub_ready = True
+
+    async def delete_task_hub(self) -> None:
+        for poller in self._pollers.values():
+            await poller.stop()
+        self._pollers.clear()
+        self._sessions.drop_all()
+        await self._r.delete()
+        self._hub_ready = False
+
+    # -- client operations ----------------------------------------------------------------
+    async def create_instance(self, start: TaskMessage, dedupe_statuses: frozenset[OrchestrationStatus]) -> None:
+        """Section 9 of the documented path: read, dedupe, enqueue the start, write Pending.
+
+        If the row write loses a race, the start message just sent is deleted again; if this
+        process dies in between, the orphan rule in ``work_filter`` decides.
+        """
+        if start.event.WhichOneof("eventType") != "executionStarted":
+            raise InvalidArgumentError("create_instance needs an executionStarted message")
+        await self._ready()
+        with self._where(f"starting instance {start.instance_id!r}"):
+            previous, etag = await self._tracking.fetch_instance(start.instance_id, include_payloads=False)
+            if previous is not None and previous.status in dedupe_statuses:
+                raise InstanceAlreadyExistsError(start.instance_id)
+            state = self._pending_state(start, previous)
+            queue = self._control[self.names.partition_of(start.instance_id)]
+            sent = await queue.send(
+                MessageData(message=start), visible_at=start.visible_at or state.scheduled_start_at, now=self.clock.now()
+            )
+            try:
+                await self._tracking.write_new_execution(state, etag)
+            except ConcurrencyConflictError:
+                await queue.delete(sent)
+                current, _ = await self._tracking.fetch_instance(start.instance_id, include_payloads=False)
+                if current is not None and current.status in dedupe_statuses:
+                    raise InstanceAlreadyExistsError(start.instance_id) from None
+                raise
+        self._local_enqueue(start.instance_id)
+        self._notify(start.instance_id)
+
+    def _pending_state(self, start: TaskMessage, previous: InstanceState | None) -> InstanceState:
+        started = start.event.executionStarted
+        now = self.clock.now()
+        return InstanceState(
+            instance_id=start.instance_id,
+            name=started.name,
+            version=optional_string(started, "version"),
+            execution_id=start.execution_id or started.orchestrationInstance.executionId.value,
+            status=OrchestrationStatus.PENDING,
+            created_at=now,
+            last_updated_at=now,
+            input=optional_string(started, "input"),
+            scheduled_start_at=(
+                from_timestamp(started.scheduledStartTimestamp) if started.HasField("scheduledStartTimestamp") else None
+            ),
+            generation=0 if previous is None else previous.generation + 1,
+            tags=dict(started.tags),
+            parent_instance_id=(
+                started.parentInstance.orchestrationInstance.instanceId if started.HasField("parentInstance") else None
+            ),
+        )
+
+    async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
+        await self._ready()
+        with self._where("sending messages"):
+            await self._send_to_instances(messages, sender=None)
+
+    async def _send_to_instances(
+        self, messages: Sequence[TaskMessage], sender: tuple[str, str | None] | None
+    ) -> None:
+        now = self.clock.now()
+        sends = []
+        for message in messages:
+            data = MessageData(message=message)
+            if sender is not None:
+                data.sender_instance_id, data.sender_execution_id = sender
+            queue = self._control[self.names.partition_of(message.instance_id)]
+            sends.append(queue.send(data, visible_at=message.visible_at, now=now))
+        await asyncio.gather(*sends)
+        for message in messages:
+            self._local_enqueue(message.instance_id)
+
+    def _local_enqueue(self, instance_id: str) -> None:
+        poller = self._pollers.get(self.names.partition_of(instance_id))
+        if poller is not None:
+            poller.backoff.wake()
+
+    async def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
+        await self._ready()
+        with self._where(f"reading instance {instance_id!r}"):
+            state, _ = await self._tracking.fetch_instance(instance_id, include_payloads=include_payloads)
+        return state
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        await self._ready()
+        with self._where("querying instances"):
+            return await self._tracking.query_instances(query)
+
+    async def get_history(self, instance_id: str) -> list[pb.HistoryEvent]:
+        """The history of the execution the instance row names (empty when unknown)."""
+        await self._ready()
+        with self._where(f"reading the history of {instance_id!r}"):
+            (state, _), snapshot = await asyncio.gather(
+                self._tracking.fetch_instance(instance_id, include_payloads=False),
+                self._tracking.load_history(instance_id),
+            )
+        if state is None or snapshot.execution_id != state.execution_id:
+            return []
+        return snapshot.events
+
+    async def purge_instance(self, instance_id: str) -> int:
+        await self._ready()
+        with self._where(f"purging {instance_id!r}"):
+            state, _ = await self._tracking.fetch_instance(instance_id, include_payloads=False)
+            await self._tracking.delete_history(instance_id)
+            await self._blobs.delete_instance_blobs(instance_id)
+            if state is None:
+                return 0
+            await self._tracking.delete_instance_row(instance_id)
+        self._notify(instance_id)
+        return 1
+
+    async def purge_instances(self, purge: PurgeFilter) -> int:
+        await self._ready()
+        statuses = (purge.statuses & TERMINAL_STATES) if purge.statuses else TERMINAL_STATES
+        if not statuses:
+            return 0
+        with self._where("purging instances"):
+            ids = await self._tracking.instance_ids_matching(statuses, purge.created_from, purge.created_to)
+        count = 0
+        for instance_id in ids:
+            count += await self.purge_instance(instance_id)
+        return count
+
+    async def wait_for_instance(
+        self,
+        instance_id: str,
+        condition: Callable[[InstanceState], bool],
+        timeout: float | None,
+        *,
+        include_payloads: bool = True,
+    ) -> InstanceState | None:
+        """Poll the row with backoff; changes made by this process wake the wait at once."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.05
+        while True:
+            event = self._changed.setdefault(instance_id, asyncio.Event())
+            state = await self.get_instance(instance_id, include_payloads=include_payloads)
+            if state is not None and condition(state):
+                return state
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return None
+            pause = delay if remaining is None else min(delay, remaining)
+            try:
+                await asyncio.wait_for(event.wait(), pause)
+            except asyncio.TimeoutError:
+                delay = min(delay * 2, 2.0)
+
+    def _notify(self, instance_id: str) -> None:
+        event = self._changed.pop(instance_id, None)
+        if event is not None:
+            event.set()
+
+    # -- orchestration work ---------------------------------------------------------------
+    async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
+        """Lock the next instance with buffered control messages (history loaded)."""
+        await self._ready()
+        for p in self.owned_partitions:
+            self._poller(p).start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            taken = await self._sessions.take(max(0.0, deadline - loop.time()))
+            if taken is None:
+                return None
+            instance_id, messages = taken
+            try:
+                item = await self._open_session(instance_id, messages)
+            except Exception:
+                self._sessions.release(instance_id)
+                await self._hide_all(messages, 0)
+                raise
+            if item is not None:
+                return item
+            self._sessions.release(instance_id)
+
+    async def _open_session(self, instance_id: str, messages: list[ReceivedMessage]) -> OrchestrationWorkItem | None:
+        with self._where(f"loading instance {instance_id!r}"):
+            (state, etag), snapshot = await asyncio.gather(
+                self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
+            )
+            selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
+            for message, reason in selection.dropped:
+                log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
+            await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))
+        if not selection.runnable:
+            return None
+        lock = _OrchestrationLock(
+            messages=selection.runnable,
+            row_etag=etag,
+            snapshot=snapshot,
+            new_execution=selection.new_execution,
+            partition=self.names.partition_of(instance_id),
+        )
+        self._locks[instance_id] = lock
+        return OrchestrationWorkItem(
+            instance_id=instance_id,
+            state=state,
+            past_events=[] if selection.new_execution else list(snapshot.events),
+            new_messages=[m.task_message for m in selection.runnable],
+            lock=lock,
+            dequeue_count=max(m.dequeue_count for m in selection.runnable),
+        )
+
+    def _held(self, item: OrchestrationWorkItem) -> _OrchestrationLock:
+        lock = item.lock
+        if not isinstance(lock, _OrchestrationLock) or lock.released or self._locks.get(item.instance_id) is not lock:
+            raise ConcurrencyConflictError(f"the lock on instance {item.instance_id!r} is no longer held")
+        return lock
+
+    def _release(self, item: OrchestrationWorkItem, lock: _OrchestrationLock) -> None:
+        lock.released = True
+        if self._locks.get(item.instance_id) is lock:
+            del self._locks[item.instance_id]
+        self._sessions.release(item.instance_id)
+
+    async def complete_orchestration(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint) -> None:
+        """Checkpoint in order: outbound messages, history (+ sentinel), instance row, deletes."""
+        lock = self._held(item)
+        state = checkpoint.state
+        if item.state is not None and state.generation != item.state.generation:
+            state = state.evolve(generation=item.state.generation)
+        now = self.clock.now()
+        try:
+            with self._where(f"checkpointing {item.instance_id!r}"):
+                await asyncio.gather(
+                    self._send_to_instances(checkpoint.orchestrator_messages, sender=(state.instance_id, state.execution_id)),
+                    self._activities.send_all(checkpoint.activity_messages),
+                )
+                await self._tracking.append_history(
+                    item.instance_id,
+                    state.execution_id,
+                    checkpoint.new_events,
+                    lock.snapshot,
+                    now,
+                    replace=checkpoint.new_execution or lock.new_execution,
+                )
+                await self._tracking.write_new_execution(state, lock.row_etag)
+        except ConcurrencyConflictError:
+            self._release(item, lock)
+            await self._hide_all(lock.messages, 0)
+            raise
+        except BaseException:
+            self._release(item, lock)
+            raise
+        self._release(item, lock)
+        await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+        self._notify(item.instance_id)
+
+    async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
+        """Messages become visible again after ``delay`` seconds (0: at once)."""
+        lock = self._held(item)
+        self._release(item, lock)
+        await self._hide_all(lock.messages, delay)
+        self._local_enqueue(item.instance_id)
+
+    async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
+        lock = self._held(item)
+        await self._hide_all(lock.messages, self.options.control_queue_visibility_timeout)
+
+    async def _hide_all(self, messages: Sequence[ReceivedMessage], seconds: float) -> None:
+        with self._where("releasing messages"):
+            await asyncio.gather(*(m.queue.hide(m, seconds) for m in messages))
+
+    # -- activity work ---------------------------------------------------------------------
+    async def lock_next_activity(self, timeout: float) -> ActivityWorkItem | None:
+        await self._ready()
+        with self._where("receiving activity work"):
+            return await self._activities.lock_next(timeout)
+
+    async def complete_activity(self, item: ActivityWorkItem, result: TaskMessage) -> None:
+        """Send the result to the orchestration's control queue, then delete the work item."""
+        received = self._activities.held(item)
+        with self._where("completing an activity"):
+            await self._send_to_instances([result], sender=None)
+            await self._activities.finish(item, received)
+
+    async def abandon_activity(self, item: ActivityWorkItem, *, delay: float = 0.0) -> None:
+        """Visible again after ``delay`` seconds (0: at once); see ``abandon_backoff`` for a
+        dequeue-count based delay."""
+        with self._where("abandoning an activity"):
+            await self._activities.abandon(item, delay)
+
+    async def renew_activity(self, item: ActivityWorkItem) -> None:
+        with self._where("renewing an activity lock"):
+            await self._activities.renew(item)
+
+
+def abandon_backoff(dequeue_count: int) -> float:
+    """DurableTask.AzureStorage's abandon delay: min(2^dequeueCount, 600) seconds."""
+    return float(min(2 ** min(dequeue_count, 10), 600))

@@ -1,0 +1,68 @@
+"""Received control-queue messages grouped per instance, and which instances are locked.
+
+One work item per instance at a time: messages that arrive while an instance is locked
+wait here (still invisible on the queue) and make it ready again when the lock is released.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from .message_queue import ReceivedMessage
+
+
+class SessionTable:
+    """Pending messages per instance plus a FIFO of instances ready to be locked."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, dict[str, ReceivedMessage]] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._locked: set[str] = set()
+
+    @property
+    def pending_count(self) -> int:
+        return sum(len(m) for m in self._pending.values())
+
+    def is_locked(self, instance_id: str) -> bool:
+        return instance_id in self._locked
+
+    def add(self, instance_id: str, message: ReceivedMessage) -> None:
+        """Buffer a message; a re-received copy (same id) replaces the older receipt."""
+        self._pending.setdefault(instance_id, {})[message.message_id] = message
+        self._mark_ready(instance_id)
+
+    def _mark_ready(self, instance_id: str) -> None:
+        if instance_id not in self._locked and instance_id not in self._queued and self._pending.get(instance_id):
+            self._queued.add(instance_id)
+            self._ready.put_nowait(instance_id)
+
+    async def take(self, timeout: float) -> tuple[str, list[ReceivedMessage]] | None:
+        """Lock the next ready instance and take its buffered messages; None on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0 and self._ready.empty():
+                return None
+            try:
+                instance_id = await asyncio.wait_for(self._ready.get(), max(0.0, remaining))
+            except asyncio.TimeoutError:
+                return None
+            self._queued.discard(instance_id)
+            messages = self._pending.pop(instance_id, None)
+            if messages and instance_id not in self._locked:
+                self._locked.add(instance_id)
+                return instance_id, list(messages.values())
+
+    def release(self, instance_id: str) -> None:
+        """Unlock; messages that arrived meanwhile make the instance ready again."""
+        self._locked.discard(instance_id)
+        self._mark_ready(instance_id)
+
+    def drop_all(self) -> list[ReceivedMessage]:
+        """Forget every buffered message (stopping); they reappear after their visibility timeout."""
+        dropped = [m for msgs in self._pending.values() for m in msgs.values()]
+        self._pending.clear()
+        self._queued.clear()
+        self._ready = asyncio.Queue()
+        return dropped
