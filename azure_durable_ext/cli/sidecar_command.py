@@ -10,7 +10,7 @@ import click
 
 from ..config import HostConfig, load_host_config
 from ..core.errors import ConfigurationError, DurableError
-from ..sidecar.host import SidecarHost
+from ..sidecar.host import SidecarHost, run_host_loop
 from ..sidecar.hub import TaskHub, TaskHubRegistry
 from ..storage.factory import STORAGE_KINDS, create_service
 
@@ -37,7 +37,7 @@ def sidecar(port: int, storage: str, host_json: Path | None, app_dir: Path | Non
         click.echo(f"error: {exc}", err=True)
         sys.exit(CONFIG_ERROR_EXIT)
     try:
-        asyncio.run(serve(host, storage))
+        run_host_loop(serve(host, storage))
     except (DurableError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

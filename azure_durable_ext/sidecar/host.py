@@ -1,14 +1,27 @@
 """SidecarHost: task hubs + listener + background components, started and stopped together."""
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Coroutine, Iterable
+from typing import Any, Protocol, TypeVar
 
 from .hub import TaskHubRegistry
 from .listener import LocalGrpcListener
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def run_host_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the host's event loop: uvloop when installed (grpc.aio spends most of a call in
+    loop wake-ups, which uvloop makes cheaper), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 class Component(Protocol):

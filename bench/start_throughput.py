@@ -1,0 +1,179 @@
+"""StartInstance calls per second: our sidecar vs the durabletask.testing in-memory sidecar.
+
+Both sidecars run in their own subprocess (so neither competes with the client threads for
+this process's GIL), both bound to 127.0.0.1 on a free port. The same official
+``durabletask`` TaskHubGrpcClient code drives both: one client per thread, 1 and 16 threads,
+a warm-up, then a fixed number of starts. Prints calls/s side by side and ours/theirs.
+
+    .venv/bin/python bench/start_throughput.py [--count 2000] [--rounds 2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+
+SIDES = ("ours", "theirs")
+
+
+# -- servers (run in the subprocess) -------------------------------------------------------
+
+
+def serve_ours() -> None:
+    from azure_durable_ext.core.options import DurableTaskOptions
+    from azure_durable_ext.sidecar.host import SidecarHost, run_host_loop
+    from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
+    from azure_durable_ext.storage.memory import InMemoryOrchestrationService
+
+    async def run() -> None:
+        options = DurableTaskOptions()
+        hub = TaskHub.create(options, InMemoryOrchestrationService())
+        host = SidecarHost(TaskHubRegistry([hub]), port=0)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        port = await host.start()
+        print(f"PORT {port}", flush=True)
+        await stop.wait()
+        await host.stop(grace=0)
+
+    run_host_loop(run())
+
+
+def serve_theirs() -> None:
+    import grpc
+    from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
+    from durabletask.testing import InMemoryOrchestrationBackend
+
+    backend = InMemoryOrchestrationBackend()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    add_TaskHubSidecarServiceServicer_to_server(backend, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"PORT {port}", flush=True)
+    stop.wait()
+    server.stop(0).wait()
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+class Sidecar:
+    """One sidecar subprocess of this script."""
+
+    def __init__(self, side: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", side], stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise RuntimeError(f"{side} sidecar did not start: {line!r}")
+        self.address = f"127.0.0.1:{int(line.split()[1])}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time the sidecar process used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_starts(address: str, threads: int, count: int, warmup: int, cpu: "Callable[[], float] | None" = None) -> tuple[float, float]:
+    """(starts/s, sidecar CPU ms per start) of ``count`` StartInstance calls spread over
+    ``threads`` clients."""
+    from durabletask.client import TaskHubGrpcClient
+
+    clients = [TaskHubGrpcClient(host_address=address) for _ in range(threads)]
+    try:
+        per_thread = count // threads
+        barrier = threading.Barrier(threads + 1)
+
+        def work(client: TaskHubGrpcClient) -> None:
+            for _ in range(max(1, warmup // threads)):
+                client.schedule_new_orchestration("HelloOrchestration", input="warm", version="1.2.0")
+            barrier.wait()
+            for _ in range(per_thread):
+                client.schedule_new_orchestration("HelloOrchestration", input={"n": 1}, version="1.2.0")
+            barrier.wait()
+
+        pool = [threading.Thread(target=work, args=(c,)) for c in clients]
+        for t in pool:
+            t.start()
+        barrier.wait()
+        cpu_before = cpu() if cpu else 0.0
+        began = time.perf_counter()
+        barrier.wait()
+        elapsed = time.perf_counter() - began
+        cpu_used = (cpu() if cpu else 0.0) - cpu_before
+        for t in pool:
+            t.join()
+        done = per_thread * threads
+        return done / elapsed, cpu_used * 1000 / done
+    finally:
+        for c in clients:
+            c.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=2000, help="measured starts per run")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per side; the best is kept")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    args = parser.parse_args()
+    if args.serve == "ours":
+        return serve_ours()
+    if args.serve == "theirs":
+        return serve_theirs()
+    # The SDK logs every start at INFO; both sides pay the same, but it drowns the table.
+    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
+    logging.disable(logging.INFO)
+
+    best: dict[tuple[str, int], float] = {}
+    cpu_ms: dict[tuple[str, int], float] = {}
+    for threads in args.concurrency:
+        for _ in range(args.rounds):
+            # Alternate sides within a round so machine noise hits both alike.
+            for side in SIDES:
+                sidecar = Sidecar(side)
+                try:
+                    rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
+                finally:
+                    sidecar.close()
+                key = (side, threads)
+                if rate > best.get(key, 0.0):
+                    best[key], cpu_ms[key] = rate, ms
+
+    print(f"StartInstance throughput, {args.count} starts per run, best of {args.rounds} (calls/s)")
+    print(f"{'callers':>8} {'ours':>10} {'durabletask.testing':>20} {'ours/theirs':>12}"
+          f"   sidecar CPU ms/start ours | theirs")
+    for threads in args.concurrency:
+        ours, theirs = best[("ours", threads)], best[("theirs", threads)]
+        print(f"{threads:>8} {ours:>10.0f} {theirs:>20.0f} {ours / theirs:>12.2f}"
+              f"   {cpu_ms[('ours', threads)]:>10.3f} | {cpu_ms[('theirs', threads)]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
