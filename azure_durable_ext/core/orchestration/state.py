@@ -82,9 +82,14 @@ class ExecutionState:
         history_kind = event.WhichOneof("eventType")
         action = self.actions.pop(action_id, None)
         if action is None:
+            ended = (
+                f" (it completed the orchestration at step {self.completion.id}: completeOrchestration)"
+                if self.completion is not None
+                else ""
+            )
             raise NonDeterminismError(
                 f"history step {action_id}: the history has {history_kind}"
-                f"{_named(name)} but the orchestrator code produced no action with id {action_id}"
+                f"{_named(name)} but the orchestrator code produced no action with id {action_id}{ended}"
             )
         actual_kind = action.WhichOneof("orchestratorActionType")
         if actual_kind != kind:
