@@ -212,26 +212,27 @@ class ClientRpcs:
         page_size = request.pageSize or 100
         token = optional_string(request, "lastInstanceKey") or None
         ids: list[str] = []
-        more = False
-        while len(ids) < page_size:
+        while True:
             page = await durable.query(
-                InstanceQuery(statuses=statuses, page_size=page_size, continuation_token=token, include_payloads=False)
+                InstanceQuery(
+                    statuses=statuses,
+                    page_size=page_size - len(ids),
+                    continuation_token=token,
+                    include_payloads=False,
+                )
             )
             for state in page.instances:
                 done = state.completed_at or state.last_updated_at
                 if (completed_from and done < completed_from) or (completed_to and done > completed_to):
                     continue
-                if len(ids) == page_size:
-                    more = True
-                    break
                 ids.append(state.instance_id)
             token = page.continuation_token
-            if more or token is None:
-                more = more or token is not None
+            if token is None or len(ids) >= page_size:
                 break
         response = pb.ListInstanceIdsResponse(instanceIds=ids)
-        if more and ids:
-            response.lastInstanceKey.value = ids[-1]
+        if token is not None:
+            # The query token is the last id looked at, which may be past the last id kept.
+            response.lastInstanceKey.value = token
         return response
 
     @unary_rpc
