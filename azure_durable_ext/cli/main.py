@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from .replay_check import replay_check
 from .sidecar_command import sidecar
 
 
@@ -18,6 +19,7 @@ def main(verbose: int) -> None:
 
 
 main.add_command(sidecar)
+main.add_command(replay_check)
 
 if __name__ == "__main__":  # pragma: no cover - `python -m azure_durable_ext.cli.main`
     main()

@@ -92,18 +92,32 @@ def test_action_removed_before_the_end_of_history():
     )
 
 
-def test_sub_orchestration_renamed():
-    def parent(ctx):
-        yield ctx.call_sub_orchestrator("ChildV1")
-        yield ctx.call_activity("A")
-
-    def parent_changed(ctx):
-        yield ctx.call_sub_orchestrator("ChildV2")
-        yield ctx.call_activity("A")
-
+def _recorded_then_replayed(recorder, replayer, next_event) -> object:
+    """Record one episode with ``recorder``, add ``next_event``, replay with ``replayer``."""
     history = History("Workflow")
-    history.run(_registry(parent))
-    result = history.complete_sub(1, None).run(_registry(parent_changed))
+    history.run(_registry(recorder))
+    next_event(history)
+    return history.run(_registry(replayer))
+
+
+def _call_child(child_name):
+    def parent(ctx):
+        yield ctx.call_sub_orchestrator(child_name)
+        yield ctx.call_activity("A")
+
+    return parent
+
+
+def _send(event_name):
+    def sender(ctx):
+        ctx.send_event("other", event_name)
+        yield ctx.call_activity("A")
+
+    return sender
+
+
+def test_sub_orchestration_renamed():
+    result = _recorded_then_replayed(_call_child("ChildV1"), _call_child("ChildV2"), lambda h: h.complete_sub(1, None))
     _assert_nondeterministic(result, "subOrchestrationInstanceCreated 'ChildV1'", "createSubOrchestration 'ChildV2'")
 
 
@@ -114,24 +128,12 @@ def test_timer_replaced_by_activity():
     def with_activity(ctx):
         yield ctx.call_activity("A")
 
-    history = History("Workflow")
-    history.run(_registry(with_timer))
-    result = history.fire_timer(1).run(_registry(with_activity))
+    result = _recorded_then_replayed(with_timer, with_activity, lambda h: h.fire_timer(1))
     _assert_nondeterministic(result, "history step 1", "timerCreated", "produced a scheduleTask action 'A'")
 
 
 def test_send_event_renamed():
-    def sender(ctx):
-        ctx.send_event("other", "Ping")
-        yield ctx.call_activity("A")
-
-    def sender_changed(ctx):
-        ctx.send_event("other", "Pong")
-        yield ctx.call_activity("A")
-
-    history = History("Workflow")
-    history.run(_registry(sender))
-    result = history.complete_task(2, None).run(_registry(sender_changed))
+    result = _recorded_then_replayed(_send("Ping"), _send("Pong"), lambda h: h.complete_task(2, None))
     _assert_nondeterministic(result, "eventSent 'Ping'", "sendEvent 'Pong'")
 
 
