@@ -257,7 +257,7 @@ def _instance_filter(
         for i, name in enumerate(names):
             params[f"s{i}"] = name
             ors.append(f"RuntimeStatus eq @s{i}")
-        clauses.append("(" + " or ".join(ors) + ")")
+        clauses.append("( " + " or ".join(ors) + " )")
     if created_from is not None:
         params["cf"] = created_from
         clauses.append("CreatedTime ge @cf")
