@@ -91,7 +91,10 @@ def _coerce(value: Any, into: type[T]) -> T:
         except TypeError as exc:
             raise SerializationError(f"cannot read the payload as {into.__name__}: {exc}") from exc
     if isinstance(into, type) and issubclass(into, enum.Enum):
-        return cast(T, into(value))
+        try:
+            return cast(T, into(value))
+        except ValueError as exc:
+            raise SerializationError(f"cannot read the payload as {into.__name__}: {exc}") from exc
     if into is float and isinstance(value, int) and not isinstance(value, bool):
         return cast(T, float(value))
     if isinstance(into, type) and not isinstance(value, into):

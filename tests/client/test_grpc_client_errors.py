@@ -1,0 +1,148 @@
+"""Connection forms, request headers, and bad input / server errors surfacing as the
+package's exceptions (against the in-memory sidecar, no worker unless stated)."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from azure_durable_ext.client import GrpcDurableTaskClient
+from azure_durable_ext.core.errors import (
+    InstanceAlreadyExistsError,
+    InstanceNotFoundError,
+    InvalidArgumentError,
+    InvalidStateError,
+    OperationTimeoutError,
+    PayloadTooLargeError,
+    SerializationError,
+    StorageUnavailableError,
+)
+
+
+@pytest.mark.parametrize("form", ["{host}:{port}", "http://{host}:{port}", "http://{host}:{port}/"])
+async def test_address_forms_reach_the_sidecar_and_send_the_hub_headers(sidecar, form):
+    address = form.format(host="127.0.0.1", port=sidecar.port)
+    async with GrpcDurableTaskClient(address, task_hub="MyHub", connection_name="MyStorage") as client:
+        instance_id = await client.schedule_new_orchestration_instance("hello")
+        assert (await client.get_instance(instance_id)).name == "hello"
+    for rpc in ("StartInstance", "GetInstance"):
+        [headers] = sidecar.recorder.headers_of(rpc)
+        assert headers["durable-taskhub"] == "MyHub"
+        assert headers["durable-connectionname"] == "MyStorage"
+
+
+async def test_no_hub_headers_when_not_configured_but_extra_metadata_is_sent(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address, metadata=[("X-Trace", "t1")]) as client:
+        await client.get_instance("anything")
+    [headers] = sidecar.recorder.headers_of("GetInstance")
+    assert "durable-taskhub" not in headers and "durable-connectionname" not in headers
+    assert headers["x-trace"] == "t1"
+
+
+async def test_unserializable_input_fails_before_any_rpc(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        with pytest.raises(SerializationError, match=r"builtins\.object"):
+            await client.schedule_new_orchestration_instance("hello", object())
+        with pytest.raises(SerializationError, match=r"of type .*Widget"):
+            await client.raise_event("some-id", "evt", Widget())
+        with pytest.raises(SerializationError, match="to JSON"):
+            await client.terminate_instance("some-id", float("nan"))
+    assert sidecar.recorder.methods() == []
+
+
+class Widget:
+    pass
+
+
+async def test_invalid_arguments_fail_client_side(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        with pytest.raises(InvalidArgumentError, match="orchestrator name must not be empty"):
+            await client.schedule_new_orchestration_instance("")
+        with pytest.raises(InvalidArgumentError, match="event_name must not be empty"):
+            await client.raise_event("x", " ")
+        with pytest.raises(InvalidArgumentError, match="page_size must be positive"):
+            await client.query_instances(page_size=0)
+        with pytest.raises(InvalidArgumentError, match="timeout must not be negative"):
+            await client.wait_for_instance_start("x", timeout=-1)
+    assert sidecar.recorder.methods() == []
+
+
+async def test_already_exists_keeps_the_servers_message(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        await client.schedule_new_orchestration_instance("hello", instance_id="dup")
+        with pytest.raises(InstanceAlreadyExistsError) as caught:
+            await client.schedule_new_orchestration_instance("hello", instance_id="dup")
+    assert str(caught.value) == "Orchestration instance 'dup' already exists"
+    assert caught.value.instance_id == "dup"
+    assert caught.value.__cause__ is not None  # the gRPC error stays attached
+
+
+async def test_not_found_keeps_the_servers_message(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        with pytest.raises(InstanceNotFoundError) as caught:
+            await client.raise_event("ghost", "evt", 1)
+        assert str(caught.value) == "Orchestration instance 'ghost' not found"
+        assert caught.value.instance_id == "ghost"
+        with pytest.raises(InstanceNotFoundError, match="'ghost' not found"):
+            await client.get_instance_history("ghost")
+        with pytest.raises(InstanceNotFoundError, match="'ghost' not found"):
+            await client.suspend_instance("ghost")
+
+
+async def test_failed_precondition_maps_to_invalid_state(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        instance_id = await client.schedule_new_orchestration_instance("hello")
+        with pytest.raises(InvalidStateError, match="is not in a terminal state"):
+            await client.restart_instance(instance_id)
+        with pytest.raises(InvalidStateError, match="is not in a failed state"):
+            await client.rewind_instance(instance_id)
+
+
+async def test_wait_timeouts_raise_operation_timeout(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        instance_id = await client.schedule_new_orchestration_instance("hello")  # no worker: stays Pending
+        with pytest.raises(OperationTimeoutError, match=f"waiting for orchestration instance '{instance_id}' to start"):
+            await client.wait_for_instance_start(instance_id, timeout=0.2)
+        with pytest.raises(OperationTimeoutError, match="to complete") as caught:
+            await client.wait_for_instance_completion(instance_id, timeout=0.2)
+    assert isinstance(caught.value, TimeoutError)
+
+
+async def test_wait_for_an_unknown_instance_raises_not_found(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        with pytest.raises(InstanceNotFoundError, match="nobody"):
+            await client.wait_for_instance_start("nobody", timeout=5)
+
+
+async def test_message_size_limit_maps_to_payload_too_large(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address, max_message_size=1024) as client:
+        with pytest.raises(PayloadTooLargeError, match="larger than max"):
+            await client.schedule_new_orchestration_instance("hello", "x" * 4096)
+    assert sidecar.recorder.requests_of("StartInstance") == []
+
+
+async def test_unreachable_sidecar_maps_to_unavailable():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with GrpcDurableTaskClient(f"127.0.0.1:{port}", timeout=5) as client:
+        with pytest.raises(StorageUnavailableError):
+            await client.get_instance("x")
+
+
+async def test_closed_client_refuses_calls(sidecar):
+    client = GrpcDurableTaskClient(sidecar.address)
+    await client.get_instance("x")
+    await client.close()
+    await client.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get_instance("x")
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(InvalidArgumentError, match="non-empty"):
+        GrpcDurableTaskClient("")
+    with pytest.raises(InvalidArgumentError, match="TimeSpan"):
+        GrpcDurableTaskClient("127.0.0.1:1", timeout="soon")
+    with pytest.raises(InvalidArgumentError, match="max_message_size must be positive"):
+        GrpcDurableTaskClient("127.0.0.1:1", max_message_size=0)
