@@ -144,3 +144,15 @@ class ExternalEventTimeoutError(OperationTimeoutError):
 
 if TYPE_CHECKING:  # the failure type lives in model.py, which imports protobuf
     from .model import FailureDetails
+
+
+class SidecarUnavailableError(StorageUnavailableError):
+    """A client could not reach the sidecar (the host's gRPC listener): not running, wrong
+    address, or the connection dropped."""
+
+
+class OperationNotSupportedError(DurableError, NotImplementedError):
+    """The peer does not implement the requested operation (an RPC it lacks)."""
+
+    grpc_status = "UNIMPLEMENTED"
+    http_status = 501
