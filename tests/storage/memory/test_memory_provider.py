@@ -1,0 +1,270 @@
+"""Focused tests of InMemoryOrchestrationService (the shared conformance suite covers the
+contract; these pin the in-memory specifics: locking, ordering, timers, notifications)."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from azure_durable_ext._proto import pb
+from azure_durable_ext.core.errors import ConcurrencyConflictError, InstanceAlreadyExistsError, InvalidArgumentError
+from azure_durable_ext.core.model import InstanceQuery, OrchestrationCheckpoint, PurgeFilter, TaskMessage
+from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus
+from azure_durable_ext.storage.memory import InMemoryOrchestrationService
+
+S = OrchestrationStatus
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.current.timestamp()
+
+
+def start_message(instance_id: str, execution_id: str = "e1", *, version: str | None = None, at: datetime | None = None) -> TaskMessage:
+    event = pb.HistoryEvent(eventId=-1)
+    event.executionStarted.name = "Hello"
+    event.executionStarted.orchestrationInstance.instanceId = instance_id
+    event.executionStarted.orchestrationInstance.executionId.value = execution_id
+    if version:
+        event.executionStarted.version.value = version
+    event.executionStarted.input.value = '"in"'
+    return TaskMessage(instance_id, execution_id, event, at)
+
+
+def raised(instance_id: str, name: str, at: datetime | None = None) -> TaskMessage:
+    event = pb.HistoryEvent(eventId=-1)
+    event.eventRaised.name = name
+    return TaskMessage(instance_id, None, event, at)
+
+
+def task_scheduled(instance_id: str, task_id: int) -> TaskMessage:
+    event = pb.HistoryEvent(eventId=task_id)
+    event.taskScheduled.name = "Say"
+    return TaskMessage(instance_id, "e1", event)
+
+
+@pytest.fixture
+def service() -> InMemoryOrchestrationService:
+    return InMemoryOrchestrationService()
+
+
+async def complete(service: InMemoryOrchestrationService, status: S, **checkpoint: object):  # type: ignore[no-untyped-def]
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None
+    state = replace(item.state, status=status)
+    await service.complete_orchestration(
+        item, OrchestrationCheckpoint(state=state, new_events=[m.event for m in item.new_messages], **checkpoint)
+    )
+    return item
+
+
+async def test_create_dedupes_and_counts_generations(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a", version="1.2.0"), RUNNING_STATES)
+    state = await service.get_instance("a")
+    assert state is not None and (state.status, state.version, state.generation) == (S.PENDING, "1.2.0", 0)
+    with pytest.raises(InstanceAlreadyExistsError, match="An Orchestration instance with the ID a already exists."):
+        await service.create_instance(start_message("a", "e2"), RUNNING_STATES)
+    assert (await service.get_instance("a")).execution_id == "e1"  # type: ignore[union-attr]
+
+    await complete(service, S.COMPLETED)
+    await service.create_instance(start_message("a", "e2"), RUNNING_STATES)
+    again = await service.get_instance("a")
+    assert again is not None and (again.execution_id, again.generation, again.status) == ("e2", 1, S.PENDING)
+    assert await service.get_history("a") == []  # the row names the new execution
+
+
+async def test_create_needs_execution_started(service: InMemoryOrchestrationService) -> None:
+    with pytest.raises(InvalidArgumentError):
+        await service.create_instance(raised("a", "x"), frozenset())
+
+
+async def test_lock_takes_all_queued_messages_and_later_ones_wait(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    await service.send_messages([raised("a", "one")])
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and [m.event.WhichOneof("eventType") for m in item.new_messages] == ["executionStarted", "eventRaised"]
+    await service.send_messages([raised("a", "two")])
+    assert await service.lock_next_orchestration(0.05) is None  # locked: not offered twice
+    state = replace(item.state, status=S.RUNNING)  # type: ignore[arg-type]
+    await service.complete_orchestration(item, OrchestrationCheckpoint(state=state, new_events=[m.event for m in item.new_messages]))
+    following = await service.lock_next_orchestration(1)
+    assert following is not None and [m.event.eventRaised.name for m in following.new_messages] == ["two"]
+    assert len(following.past_events) == 2
+
+
+async def test_stale_lock_is_a_conflict_and_changes_nothing(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None
+    await service.abandon_orchestration(item)
+    with pytest.raises(ConcurrencyConflictError):
+        await service.complete_orchestration(item, OrchestrationCheckpoint(state=replace(item.state, status=S.COMPLETED)))
+    with pytest.raises(ConcurrencyConflictError):
+        await service.renew_orchestration(item)
+    assert (await service.get_instance("a")).status is S.PENDING  # type: ignore[union-attr]
+    again = await service.lock_next_orchestration(1)
+    assert again is not None and again.dequeue_count == 2
+    await service.renew_orchestration(again)
+
+
+async def test_recreate_while_locked_makes_the_episode_stale(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None
+    await service.create_instance(start_message("a", "e2"), frozenset())
+    with pytest.raises(ConcurrencyConflictError):
+        await service.complete_orchestration(item, OrchestrationCheckpoint(state=replace(item.state, status=S.COMPLETED)))
+
+
+async def test_abandon_with_delay_keeps_order(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    item = await service.lock_next_orchestration(1)
+    assert item is not None
+    await service.abandon_orchestration(item, delay=0.2)
+    await service.send_messages([raised("a", "newer")])
+    assert await service.lock_next_orchestration(0.05) is None  # held until the delay passes
+    again = await service.lock_next_orchestration(2)
+    assert again is not None
+    assert [m.event.WhichOneof("eventType") for m in again.new_messages] == ["executionStarted", "eventRaised"]
+
+
+async def test_delayed_messages_follow_the_clock(service: InMemoryOrchestrationService) -> None:
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    service = InMemoryOrchestrationService(clock=clock)
+    await service.create_instance(start_message("a", at=clock.current + timedelta(seconds=0.2)), frozenset())
+    assert (await service.get_instance("a")).status is S.PENDING  # type: ignore[union-attr]
+    assert await service.lock_next_orchestration(0.05) is None
+    item = await service.lock_next_orchestration(2)
+    assert item is not None and item.new_messages[0].event.HasField("executionStarted")
+    # Already due: delivered at once.
+    await service.send_messages([raised("b", "now", at=clock.current - timedelta(seconds=1))])
+    assert (await service.lock_next_orchestration(0)) is not None
+    await service.stop()
+
+
+async def test_wait_for_instance_is_woken_by_changes(service: InMemoryOrchestrationService) -> None:
+    waiter = asyncio.create_task(service.wait_for_instance("a", lambda s: s.status.is_terminal, 10))
+    await asyncio.sleep(0)
+    await service.create_instance(start_message("a"), frozenset())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    await complete(service, S.COMPLETED)
+    state = await waiter
+    assert state is not None and state.status is S.COMPLETED
+    assert await service.wait_for_instance("zzz", lambda s: True, 0.05) is None
+
+
+async def test_query_filters_and_pages(service: InMemoryOrchestrationService) -> None:
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    service = InMemoryOrchestrationService(clock=clock)
+    for i in range(5):
+        clock.current += timedelta(minutes=1)
+        await service.create_instance(start_message(f"i{i}"), frozenset())
+    await service.create_instance(start_message("other"), frozenset())
+    first = await service.query_instances(InstanceQuery(instance_id_prefix="i", page_size=2))
+    assert [s.instance_id for s in first.instances] == ["i0", "i1"] and first.continuation_token == "i1"
+    rest = await service.query_instances(InstanceQuery(instance_id_prefix="i", page_size=10, continuation_token="i1"))
+    assert [s.instance_id for s in rest.instances] == ["i2", "i3", "i4"] and rest.continuation_token is None
+    window = await service.query_instances(
+        InstanceQuery(created_from=datetime(2026, 1, 1, 0, 2, tzinfo=timezone.utc),
+                      created_to=datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc), include_payloads=False)
+    )
+    assert [s.instance_id for s in window.instances] == ["i1", "i2"]
+    assert all(s.input is None for s in window.instances)
+    assert (await service.query_instances(InstanceQuery(statuses=frozenset({S.FAILED})))).instances == []
+    with pytest.raises(InvalidArgumentError):
+        await service.query_instances(InstanceQuery(page_size=0))
+
+
+async def test_purge_one_and_by_filter(service: InMemoryOrchestrationService) -> None:
+    for name in ("a", "b", "c"):
+        await service.create_instance(start_message(name), frozenset())
+    await complete(service, S.COMPLETED)  # a
+    await complete(service, S.FAILED)  # b
+    assert await service.purge_instances(PurgeFilter(statuses=frozenset({S.COMPLETED}))) == 1
+    assert await service.get_instance("a") is None and await service.get_history("a") == []
+    assert await service.purge_instances(PurgeFilter()) == 1  # b; c is not terminal
+    assert await service.purge_instance("c") == 1
+    assert await service.purge_instance("c") == 0
+    assert await service.lock_next_orchestration(0) is None
+
+
+async def test_activity_queue_lock_complete_abandon(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None
+    await service.complete_orchestration(
+        item,
+        OrchestrationCheckpoint(
+            state=replace(item.state, status=S.RUNNING),
+            new_events=[m.event for m in item.new_messages],
+            activity_messages=[task_scheduled("a", 0), task_scheduled("a", 1)],
+        ),
+    )
+    first = await service.lock_next_activity(1)
+    assert first is not None and (first.task_id, first.dequeue_count) == (0, 1)
+    await service.abandon_activity(first)
+    with pytest.raises(ConcurrencyConflictError):
+        await service.renew_activity(first)
+    retried = await service.lock_next_activity(1)
+    assert retried is not None and (retried.task_id, retried.dequeue_count) == (0, 2)
+    await service.renew_activity(retried)
+
+    done = pb.HistoryEvent(eventId=-1)
+    done.taskCompleted.taskScheduledId = 0
+    await service.complete_activity(retried, TaskMessage("a", "e1", done))
+    with pytest.raises(ConcurrencyConflictError):
+        await service.complete_activity(retried, TaskMessage("a", "e1", done))
+    result = await service.lock_next_orchestration(1)
+    assert result is not None and result.new_messages[0].event.taskCompleted.taskScheduledId == 0
+
+    second = await service.lock_next_activity(1)
+    assert second is not None and second.task_id == 1
+    await service.abandon_activity(second, delay=0.1)
+    assert await service.lock_next_activity(0.01) is None
+    assert (await service.lock_next_activity(2)) is not None
+
+
+async def test_continue_as_new_replaces_history_and_keeps_generation(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    await complete(service, S.RUNNING)
+    await service.send_messages([raised("a", "x")])
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None
+    fresh = start_message("a", "e2").event
+    await service.complete_orchestration(
+        item,
+        OrchestrationCheckpoint(
+            state=replace(item.state, execution_id="e2", status=S.RUNNING, generation=7),
+            new_events=[fresh],
+            new_execution=True,
+        ),
+    )
+    assert await service.get_history("a") == [fresh]
+    assert (await service.get_instance("a")).generation == 0  # type: ignore[union-attr]
+
+
+async def test_delete_task_hub_drops_everything(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    await service.create_task_hub()
+    assert await service.get_instance("a") is not None
+    await service.create_task_hub(recreate=True)
+    assert await service.get_instance("a") is None
+    assert await service.lock_next_orchestration(0) is None
+
+
+async def test_waiters_take_turns(service: InMemoryOrchestrationService) -> None:
+    takers = [asyncio.create_task(service.lock_next_orchestration(5)) for _ in range(2)]
+    await asyncio.sleep(0)
+    await service.create_instance(start_message("a"), frozenset())
+    await service.create_instance(start_message("b"), frozenset())
+    items = await asyncio.gather(*takers)
+    assert sorted(i.instance_id for i in items if i is not None) == ["a", "b"]
