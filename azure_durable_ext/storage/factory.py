@@ -38,5 +38,5 @@ def create_service(
             raise ConfigurationError(
                 "storage 'azure': azure_durable_ext.storage.azure.service has no AzureStorageOrchestrationService"
             )
-        return provider.from_config(config)  # type: ignore[no-any-return]
+        return provider.from_config(config, hub_name=hub, clock=clock)  # type: ignore[no-any-return]
     raise ConfigurationError(f"--storage: unknown storage kind {kind!r}; expected one of {', '.join(STORAGE_KINDS)}")
