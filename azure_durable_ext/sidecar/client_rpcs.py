@@ -127,23 +127,26 @@ class ClientRpcs:
         self, request: pb.GetInstanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetInstanceResponse:
         durable = hub_for(self.hubs, context).durable
-        state = await durable.wait_for_start(
-            request.instanceId, context.time_remaining(), include_payloads=request.getInputsAndOutputs
-        )
-        if state is None:
-            raise OperationTimeoutError(f"timed out waiting for instance {request.instanceId!r} to start")
-        return _state_response(state, request.getInputsAndOutputs)
+        return await self._wait(durable.wait_for_start, "start", request, context)
 
     @unary_rpc
     async def WaitForInstanceCompletion(
         self, request: pb.GetInstanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetInstanceResponse:
         durable = hub_for(self.hubs, context).durable
-        state = await durable.wait_for_completion(
-            request.instanceId, context.time_remaining(), include_payloads=request.getInputsAndOutputs
-        )
+        return await self._wait(durable.wait_for_completion, "complete", request, context)
+
+    @staticmethod
+    async def _wait(
+        wait: Callable[..., Awaitable[InstanceState | None]],
+        what: str,
+        request: pb.GetInstanceRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.GetInstanceResponse:
+        """Wait until the call's deadline (forever without one); DEADLINE_EXCEEDED after."""
+        state = await wait(request.instanceId, context.time_remaining(), include_payloads=request.getInputsAndOutputs)
         if state is None:
-            raise OperationTimeoutError(f"timed out waiting for instance {request.instanceId!r} to complete")
+            raise OperationTimeoutError(f"timed out waiting for instance {request.instanceId!r} to {what}")
         return _state_response(state, request.getInputsAndOutputs)
 
     @unary_rpc

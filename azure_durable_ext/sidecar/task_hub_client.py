@@ -76,34 +76,37 @@ class TaskHubClient:
             await self.raise_event(instance_id, event_name, event_data)
         return instance_id, execution_id
 
+    async def _send(self, instance_id: str, event: pb.HistoryEvent) -> None:
+        # No execution id: the message goes to whichever execution is current.
+        await self.service.send_messages([TaskMessage(instance_id, None, event)])
+
     async def raise_event(self, instance_id: str, name: str, data: str | None = None) -> None:
         event = self._event()
         event.eventRaised.name = name
         if data is not None:
             event.eventRaised.input.value = data
-        await self.service.send_messages([TaskMessage(instance_id, None, event)])
+        await self._send(instance_id, event)
 
     async def terminate(self, instance_id: str, output: str | None = None, *, recurse: bool = False) -> None:
         event = self._event()
-        terminated = event.executionTerminated
-        terminated.recurse = recurse
+        event.executionTerminated.recurse = recurse
         if output is not None:
-            terminated.input.value = output
-        await self.service.send_messages([TaskMessage(instance_id, None, event)])
+            event.executionTerminated.input.value = output
+        await self._send(instance_id, event)
 
     async def suspend(self, instance_id: str, reason: str | None = None) -> None:
-        event = self._event()
-        event.executionSuspended.SetInParent()
-        if reason is not None:
-            event.executionSuspended.input.value = reason
-        await self.service.send_messages([TaskMessage(instance_id, None, event)])
+        await self._send(instance_id, self._with_reason("executionSuspended", reason))
 
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
+        await self._send(instance_id, self._with_reason("executionResumed", reason))
+
+    def _with_reason(self, kind: str, reason: str | None) -> pb.HistoryEvent:
         event = self._event()
-        event.executionResumed.SetInParent()
+        body = getattr(event, kind)
+        body.SetInParent()
         if reason is not None:
-            event.executionResumed.input.value = reason
-        await self.service.send_messages([TaskMessage(instance_id, None, event)])
+            body.input.value = reason
+        return event
 
     async def rewind(self, instance_id: str, reason: str | None = None) -> None:
         """Ask the dispatcher to rewind a failed execution (it acts on executionRewound)."""
@@ -113,7 +116,7 @@ class TaskHubClient:
         rewound.instanceId.value = instance_id
         if reason is not None:
             rewound.reason.value = reason
-        await self.service.send_messages([TaskMessage(instance_id, None, event)])
+        await self._send(instance_id, event)
 
     async def get_state(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
         return await self.service.get_instance(instance_id, include_payloads=include_payloads)
