@@ -1,0 +1,240 @@
+"""Azure-specific behaviour of AzureStorageOrchestrationService on Azurite: bad connections,
+poison messages, orphaned start messages, operation counts, configuration."""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from azure.data.tables.aio import TableServiceClient
+from azure.storage.queue.aio import QueueServiceClient
+from azurite_fixture import make_azure_service
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
+from helpers import LOCK_TIMEOUT, episode, kinds, start_message, task_completed, task_scheduled  # noqa: E402
+
+from azure_durable_ext.config import HostConfig  # noqa: E402
+from azure_durable_ext.core.errors import ConfigurationError, StorageUnavailableError  # noqa: E402
+from azure_durable_ext.core.model import TaskMessage  # noqa: E402
+from azure_durable_ext.core.options import AzureStorageOptions, DurableTaskOptions  # noqa: E402
+from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus  # noqa: E402
+from azure_durable_ext.storage.azure.azurite import AzuriteProcess, ensure_development_storage, port_open  # noqa: E402
+from azure_durable_ext.storage.azure.connection import DEV_PORTS, development_connection_string  # noqa: E402
+from azure_durable_ext.storage.azure.service import AzureStorageOrchestrationService  # noqa: E402
+
+
+@pytest.fixture
+async def poison_service(azurite: AzuriteProcess) -> AsyncIterator[AzureStorageOrchestrationService]:
+    service = make_azure_service(azurite, poison_message_dequeue_count=2)
+    await service.create_task_hub()
+    try:
+        yield service
+    finally:
+        try:
+            await service.delete_task_hub()
+        finally:
+            await service.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- bad input -----------------------------------------------------------------------------
+@pytest.mark.timeout(30)
+async def test_a_connection_to_a_closed_port_fails_naming_the_setting() -> None:
+    port = _closed_port()
+    config = HostConfig(
+        settings={"AzureWebJobsStorage": development_connection_string(ports={"blob": port, "queue": port, "table": port})}
+    )
+    service = AzureStorageOrchestrationService.from_config(config)
+    try:
+        with pytest.raises(StorageUnavailableError, match="^AzureWebJobsStorage: cannot reach Azure Storage"):
+            await service.get_instance("abc")
+    finally:
+        await service.stop()
+
+
+async def test_from_config_reports_a_missing_or_malformed_setting() -> None:
+    options = DurableTaskOptions(storage=AzureStorageOptions(connection_name="MyStorage"))
+    with pytest.raises(ConfigurationError, match="^MyStorage: the storage connection setting is missing"):
+        AzureStorageOrchestrationService.from_config(HostConfig(durable=options, settings={}))
+    with pytest.raises(ConfigurationError, match="^MyStorage: malformed storage connection string"):
+        AzureStorageOrchestrationService.from_config(HostConfig(durable=options, settings={"MyStorage": "nonsense"}))
+
+
+async def test_from_config_takes_hub_and_options(azurite: AzuriteProcess) -> None:
+    options = DurableTaskOptions(hub_name="ConfiguredHub", storage=AzureStorageOptions(partition_count=2))
+    service = AzureStorageOrchestrationService.from_config(
+        HostConfig(durable=options, settings={"AzureWebJobsStorage": azurite.connection_string})
+    )
+    try:
+        assert service.names.hub == "ConfiguredHub" and service.names.control_queues[-1] == "configuredhub-control-01"
+        other = AzureStorageOrchestrationService.from_config(
+            HostConfig(durable=options, settings={"AzureWebJobsStorage": azurite.connection_string}), hub_name="Other"
+        )
+        assert other.names.hub == "Other"
+    finally:
+        await service.stop()
+
+
+async def test_an_invalid_hub_name_is_refused(azurite: AzuriteProcess) -> None:
+    with pytest.raises(ConfigurationError, match="letters and digits only"):
+        make_azure_service(azurite, hub_name="bad-hub")
+    with pytest.raises(ConfigurationError, match="3-45 characters"):
+        make_azure_service(azurite, hub_name="H" * 46)
+
+
+# -- poison messages -------------------------------------------------------------------------
+async def _poison_rows(azurite: AzuriteProcess, service: AzureStorageOrchestrationService) -> list[dict]:
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as ts:
+        table = ts.get_table_client(service.names.poison_table)
+        return [dict(e) async for e in table.list_entities()]
+
+
+async def test_an_orchestration_message_that_keeps_failing_is_poisoned(
+    azurite: AzuriteProcess, poison_service: AzureStorageOrchestrationService
+) -> None:
+    service = poison_service
+    await service.create_instance(start_message("sick"), RUNNING_STATES)
+    item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await service.complete_orchestration(item, episode(item))
+    await service.send_messages([TaskMessage("sick", item.state.execution_id if item.state else None, task_completed(9))])
+    for attempt in (1, 2):
+        item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+        assert item is not None and item.dequeue_count == attempt
+        await service.abandon_orchestration(item)
+    assert await service.lock_next_orchestration(3.0) is None
+    state = await service.get_instance("sick")
+    assert state is not None and state.status is OrchestrationStatus.FAILED
+    assert state.failure is not None and state.failure.error_type == "PoisonMessage"
+    assert "dequeued 3 times (limit 2)" in state.failure.message
+    assert kinds(await service.get_history("sick"))[-1] == "executionCompleted"
+    (row,) = await _poison_rows(azurite, service)
+    assert row["PartitionKey"] == "sick" and row["DequeueCount"] == 3
+    assert json.loads(row["Body"])["TaskMessage"]["Event"]["TaskScheduledId"] == 9
+
+
+async def test_an_activity_that_keeps_failing_is_poisoned(
+    azurite: AzuriteProcess, poison_service: AzureStorageOrchestrationService
+) -> None:
+    service = poison_service
+    await service.create_instance(start_message("actsick"), RUNNING_STATES)
+    item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    scheduled = task_scheduled(0)
+    activity = TaskMessage("actsick", item.new_messages[0].execution_id, scheduled)
+    await service.complete_orchestration(item, episode(item, extra=[scheduled], activities=[activity]))
+    for _ in range(2):
+        work = await service.lock_next_activity(LOCK_TIMEOUT)
+        assert work is not None
+        await service.abandon_activity(work)
+    assert await service.lock_next_activity(2.0) is None
+    state = await service.get_instance("actsick")
+    assert state is not None and state.status is OrchestrationStatus.FAILED
+    assert state.failure is not None and "activity message dequeued 3 times" in state.failure.message
+    (row,) = await _poison_rows(azurite, service)
+    assert row["Queue"] == service.names.work_item_queue
+
+
+async def test_an_unreadable_message_is_poisoned_without_harm(
+    azurite: AzuriteProcess, poison_service: AzureStorageOrchestrationService
+) -> None:
+    service = poison_service
+    async with QueueServiceClient.from_connection_string(azurite.connection_string) as qs:
+        await qs.get_queue_client(service.names.control_queue(0)).send_message("this is not a MessageData")
+    await service.create_instance(start_message("fine"), RUNNING_STATES)
+    item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and item.instance_id == "fine"
+    await service.complete_orchestration(item, episode(item))
+    rows: list[dict] = []
+    for _ in range(50):
+        rows = await _poison_rows(azurite, service)
+        if rows:
+            break
+        await service.lock_next_orchestration(0.2)
+    (row,) = rows
+    assert row["PartitionKey"] == "(unknown)" and "unreadable message" in row["Reason"]
+
+
+# -- orphaned starts -------------------------------------------------------------------------
+async def test_a_start_without_an_instance_row_runs(azure_service: AzureStorageOrchestrationService) -> None:
+    start = start_message("orphan")
+    await azure_service.send_messages([start])  # as if the row write never happened
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and item.state is None and kinds([m.event for m in item.new_messages]) == ["executionStarted"]
+    await azure_service.complete_orchestration(item, episode(item))
+    state = await azure_service.get_instance("orphan")
+    assert state is not None and state.status is OrchestrationStatus.RUNNING and state.execution_id == start.execution_id
+
+
+async def test_a_start_superseded_by_a_pending_row_is_dropped(azure_service: AzureStorageOrchestrationService) -> None:
+    loser = start_message("race")
+    winner = start_message("race")
+    await azure_service.create_instance(winner, RUNNING_STATES)
+    await azure_service.send_messages([loser])
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    if len(item.new_messages) == 1 and item.new_messages[0].execution_id == loser.execution_id:
+        pytest.fail("the superseded start ran")
+    assert [m.execution_id for m in item.new_messages] == [winner.execution_id]
+    await azure_service.complete_orchestration(item, episode(item))
+    assert await azure_service.lock_next_orchestration(1.0) is None
+
+
+async def test_a_newer_orphan_start_after_a_finished_execution_starts_over(
+    azure_service: AzureStorageOrchestrationService,
+) -> None:
+    await azure_service.create_instance(start_message("again"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item, status=OrchestrationStatus.COMPLETED))
+    newer = start_message("again")
+    await azure_service.send_messages([newer])
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and item.past_events == []
+    await azure_service.complete_orchestration(item, episode(item))
+    history = await azure_service.get_history("again")
+    state = await azure_service.get_instance("again")
+    assert state is not None and state.execution_id == newer.execution_id
+    assert kinds(history) == ["orchestratorStarted", "executionStarted"]
+
+
+# -- efficiency and dev storage ----------------------------------------------------------------
+async def test_a_start_costs_one_read_one_send_and_one_write(azure_service: AzureStorageOrchestrationService) -> None:
+    await azure_service.create_instance(start_message("warm"), RUNNING_STATES)
+    azure_service.counter.reset()
+    await azure_service.create_instance(start_message("counted"), RUNNING_STATES)
+    assert azure_service.counter.snapshot() == {"table.get": 1, "queue.send": 1, "table.insert": 1}
+
+
+async def test_an_episode_writes_history_in_one_batch(azure_service: AzureStorageOrchestrationService) -> None:
+    await azure_service.create_instance(start_message("batch"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    azure_service.counter.reset()
+    many = [task_scheduled(i) for i in range(150)]
+    await azure_service.complete_orchestration(item, episode(item, extra=many))
+    counts = azure_service.counter.snapshot()
+    assert counts["table.batch"] == 2, "152 rows + sentinel need two batches of at most 100"
+    assert len(await azure_service.get_history("batch")) == 152
+
+
+def test_ensure_development_storage_starts_azurite_only_when_needed() -> None:
+    assert ensure_development_storage("AccountName=x;AccountKey=a2V5") is None
+    busy = any(port_open(p) for p in DEV_PORTS.values())
+    started = ensure_development_storage("UseDevelopmentStorage=true")
+    try:
+        if busy:
+            assert started is None, "something already serves the standard ports"
+        else:
+            assert started is not None and all(port_open(p) for p in DEV_PORTS.values())
+    finally:
+        if started is not None:
+            started.stop()
