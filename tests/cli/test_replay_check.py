@@ -25,8 +25,14 @@ from azure_durable_ext.storage.memory import InMemoryOrchestrationService
 
 EXPORT = Path(__file__).parents[1] / "core" / "golden" / "replay" / "hello_histories.json"
 
-# The code that recorded the exported histories, as an app exposing a DurableApp-like object.
-DEPLOYED_APP = """
+ORCHESTRATION_TESTS = Path(__file__).parents[1] / "core" / "orchestration"
+
+# The code that recorded the exported histories (golden_scenarios.registry), as an app that
+# exposes a DurableApp-like object with a ``durable_registry``.
+APP_TEMPLATE = f"""
+import sys
+sys.path.insert(0, {str(ORCHESTRATION_TESTS)!r})
+from golden_scenarios import changed_registry, hello_v1, hello_v2
 from azure_durable_ext.core.orchestration import Registry
 
 
@@ -36,30 +42,19 @@ class StandInDurableApp:
 
 
 app = StandInDurableApp()
-
-
-def hello_v1(ctx):
-    results = []
-    for city in ["Tokyo", "Seattle", "London"]:
-        results.append((yield ctx.call_activity("SayHello", city)))
-    return results
-
-
-def hello_v2(ctx):
-    greetings = yield ctx.task_all([ctx.call_activity("SayHello", c) for c in ["Tokyo", "Seattle", "London"]])
-    ctx.set_custom_status({"greeted": len(greetings)})
-    return greetings
-
-
+"""
+DEPLOYED_APP = APP_TEMPLATE + """
 app.durable_registry.add_orchestrator(hello_v1, "HelloOrchestration", "1.0.0")
 app.durable_registry.add_orchestrator(hello_v2, "HelloOrchestration", "2.0.0")
 """
-
-# v1 edited in place: the second activity renamed. In-flight v1 instances cannot replay.
-CHANGED_APP = DEPLOYED_APP.replace(
-    'results.append((yield ctx.call_activity("SayHello", city)))',
-    'results.append((yield ctx.call_activity("SayHello" if city == "Tokyo" else "Greet", city)))',
-)
+# v1 edited in place (its second activity renamed); v2 unchanged.
+CHANGED_APP = APP_TEMPLATE + """
+app.durable_registry.merge(changed_registry())
+app.durable_registry.add_orchestrator(hello_v2, "HelloOrchestration", "2.0.0")
+"""
+WITHOUT_V1_APP = APP_TEMPLATE + """
+app.durable_registry.add_orchestrator(hello_v2, "HelloOrchestration", "2.0.0")
+"""
 
 
 def _write_app(folder: Path, source: str) -> Path:
@@ -91,14 +86,13 @@ def test_nondeterministic_change_exits_1_naming_the_step(tmp_path):
     assert result.exit_code == 1, result.output
     inflight = next(line for line in result.output.splitlines() if line.startswith("hello-v1-inflight"))
     assert "NONDETERMINISTIC" in inflight
-    assert "history step 2" in inflight and "'SayHello'" in inflight and "'Greet'" in inflight
+    assert "history step 2" in inflight and "'SayHello'" in inflight and "'SayGoodbye'" in inflight
     assert "hello-v2-inflight HelloOrchestration@2.0.0: OK" in result.output
     assert result.output.splitlines()[-1] == "3 instance(s) checked, 2 incompatible"
 
 
 def test_dropped_version_is_reported(tmp_path):
-    app = _write_app(tmp_path / "app", DEPLOYED_APP.replace(
-        'app.durable_registry.add_orchestrator(hello_v1, "HelloOrchestration", "1.0.0")\n', ""))
+    app = _write_app(tmp_path / "app", WITHOUT_V1_APP)
     result = _run("--app", str(app), "--history", str(EXPORT))
     assert result.exit_code == 1
     assert "hello-v1-inflight HelloOrchestration@1.0.0: VERSION NOT REGISTERED" in result.output
