@@ -17,9 +17,10 @@ from ..core.errors import (
     InvalidArgumentError,
     InvalidStateError,
     NotFoundError,
+    OperationNotSupportedError,
     OperationTimeoutError,
     PayloadTooLargeError,
-    StorageUnavailableError,
+    SidecarUnavailableError,
 )
 
 _Factory = Callable[[str, "str | None"], DurableError]
@@ -44,7 +45,7 @@ _BY_STATUS: dict[grpc.StatusCode, _Factory] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: lambda message, _: OperationTimeoutError(message),
     grpc.StatusCode.FAILED_PRECONDITION: lambda message, _: InvalidStateError(message),
     grpc.StatusCode.ABORTED: lambda message, _: ConcurrencyConflictError(message),
-    grpc.StatusCode.UNAVAILABLE: lambda message, _: StorageUnavailableError(message),
+    grpc.StatusCode.UNAVAILABLE: lambda message, _: SidecarUnavailableError(message),
 }
 
 
@@ -53,10 +54,12 @@ def error_from_rpc(
 ) -> DurableError:
     """The exception for a failed call of ``operation`` that ended with ``code``.
 
-    Unmapped statuses (UNIMPLEMENTED, INTERNAL, UNKNOWN...) become a plain DurableError
+    Unmapped statuses (INTERNAL, UNKNOWN, CANCELLED...) become a plain DurableError
     whose message names the operation, the status and the server's message.
     """
     message = details or f"{operation} failed with gRPC status {code.name}"
+    if code is grpc.StatusCode.UNIMPLEMENTED:
+        return OperationNotSupportedError(f"the sidecar does not support {operation}: {message}")
     factory = _BY_STATUS.get(code)
     if factory is not None:
         return factory(message, instance_id)

@@ -16,9 +16,10 @@ from azure_durable_ext.client.operations import (
     PurgeInstanceInput,
     StartOrchestrationInput,
     SuspendInstanceInput,
+    WaitForInstanceCompletionInput,
 )
 from azure_durable_ext.client.wire import codec_for, parse_query
-from azure_durable_ext.core.errors import InvalidArgumentError, SerializationError
+from azure_durable_ext.core.errors import InstanceNotFoundError, InvalidArgumentError, SerializationError
 from azure_durable_ext.core.status import OrchestrationStatus
 
 
@@ -111,6 +112,13 @@ def test_other_builders_and_parsers():
     assert page.instances == [] and page.continuation_token is None
     with pytest.raises(TypeError, match="no gRPC mapping"):
         codec_for(object())
+
+
+def test_a_wait_answered_with_exists_false_raises_not_found():
+    # Sidecars that answer at once for unknown ids (instead of waiting for them to appear).
+    wait = WaitForInstanceCompletionInput(instance_id="nobody")
+    with pytest.raises(InstanceNotFoundError, match="nobody"):
+        codec_for(wait).parse(pb.GetInstanceResponse(exists=False), wait, JsonDataConverter())
 
 
 def test_public_exports_are_pinned():

@@ -2,9 +2,15 @@
 package's exceptions (against the in-memory sidecar, no worker unless stated)."""
 from __future__ import annotations
 
+import logging
 import socket
 
+import grpc
 import pytest
+
+from azure_durable_ext import TaskName
+from azure_durable_ext._proto import pb
+from azure_durable_ext.protocol.sidecar_rpc import generic_handler
 
 from azure_durable_ext.client import GrpcDurableTaskClient
 from azure_durable_ext.core.errors import (
@@ -15,7 +21,8 @@ from azure_durable_ext.core.errors import (
     OperationTimeoutError,
     PayloadTooLargeError,
     SerializationError,
-    StorageUnavailableError,
+    OperationNotSupportedError,
+    SidecarUnavailableError,
 )
 
 
@@ -108,12 +115,6 @@ async def test_wait_timeouts_raise_operation_timeout(sidecar):
     assert isinstance(caught.value, TimeoutError)
 
 
-async def test_wait_for_an_unknown_instance_raises_not_found(sidecar):
-    async with GrpcDurableTaskClient(sidecar.address) as client:
-        with pytest.raises(InstanceNotFoundError, match="nobody"):
-            await client.wait_for_instance_start("nobody", timeout=5)
-
-
 async def test_message_size_limit_maps_to_payload_too_large(sidecar):
     async with GrpcDurableTaskClient(sidecar.address, max_message_size=1024) as client:
         with pytest.raises(PayloadTooLargeError, match="larger than max"):
@@ -126,7 +127,7 @@ async def test_unreachable_sidecar_maps_to_unavailable():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with GrpcDurableTaskClient(f"127.0.0.1:{port}", timeout=5) as client:
-        with pytest.raises(StorageUnavailableError):
+        with pytest.raises(SidecarUnavailableError):
             await client.get_instance("x")
 
 
@@ -146,3 +147,49 @@ def test_bad_constructor_arguments():
         GrpcDurableTaskClient("127.0.0.1:1", timeout="soon")
     with pytest.raises(InvalidArgumentError, match="max_message_size must be positive"):
         GrpcDurableTaskClient("127.0.0.1:1", max_message_size=0)
+
+
+class OnlyGetInstance:
+    """A sidecar that implements one RPC; gRPC answers UNIMPLEMENTED for the rest."""
+
+    async def GetInstance(self, request, context):
+        return pb.GetInstanceResponse(exists=False)
+
+
+async def test_an_rpc_the_sidecar_lacks_maps_to_operation_not_supported():
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([generic_handler(OnlyGetInstance())])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with GrpcDurableTaskClient(f"127.0.0.1:{port}") as client:
+            assert await client.get_instance("x") is None
+            with pytest.raises(OperationNotSupportedError, match="the sidecar does not support rewind_instance"):
+                await client.rewind_instance("x")
+    finally:
+        await server.stop(None)
+
+
+class AddHeader(grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        metadata = list(client_call_details.metadata or ()) + [("x-intercepted", "yes")]
+        return await continuation(client_call_details._replace(metadata=metadata), request)
+
+
+async def test_grpc_client_interceptors_are_applied(sidecar):
+    async with GrpcDurableTaskClient(sidecar.address, task_hub="H", interceptors=[AddHeader()]) as client:
+        await client.get_instance("x")
+    [headers] = sidecar.recorder.headers_of("GetInstance")
+    assert headers["x-intercepted"] == "yes" and headers["durable-taskhub"] == "H"
+
+
+async def test_scheduling_is_logged_with_id_name_version_size_and_start(sidecar, caplog):
+    caplog.set_level(logging.INFO, logger="azure_durable_ext.client")
+    async with GrpcDurableTaskClient(sidecar.address) as client:
+        await client.schedule_new_orchestration_instance(TaskName("hello", "1.2.0"), "hello", instance_id="logged")
+    [record] = [r for r in caplog.records if r.name == "azure_durable_ext.client.grpc_client"]
+    assert record.getMessage().startswith(
+        "Scheduling new hello orchestration (version 1.2.0) with instance ID 'logged' and 7 bytes of input data"
+    )
+    assert (record.instance_id, record.orchestration_version, record.input_size_bytes) == ("logged", "1.2.0", 7)
+    assert record.start_time.tzinfo is not None
