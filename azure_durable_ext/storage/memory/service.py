@@ -16,6 +16,8 @@ Semantics (the same contract as the Azure Storage provider, minus durability):
 - ``wait_for_instance`` is woken by every change of the instance (no polling).
 - Query order is instance id; the continuation token is the last id of the previous page.
 - ``purge_instance`` deletes whatever the status (callers enforce policy).
+- Messages addressed to an execution that is no longer the instance's current one are
+  dropped when the instance is locked (start messages excepted).
 """
 from __future__ import annotations
 
@@ -244,10 +246,12 @@ class InMemoryOrchestrationService(OrchestrationService):
                 return None
             inst = self._instances.get(instance_id)
             if inst is not None and inst.lock is None and inst.messages and not inst.held_until_timer:
+                messages = _current_execution_only(inst)
+                inst.messages.clear()
+                if not messages:
+                    continue
                 token = next(self._tokens)
                 inst.lock = token
-                messages = list(inst.messages)
-                inst.messages.clear()
                 return OrchestrationWorkItem(
                     instance_id=instance_id,
                     state=inst.state,
@@ -385,6 +389,26 @@ class InMemoryOrchestrationService(OrchestrationService):
 
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
+
+
+def _current_execution_only(inst: _Instance) -> list[TaskMessage]:
+    """The queued messages minus those addressed to an execution that is no longer current
+    (a replaced or continued-as-new execution's timers and results); start messages always
+    pass, as they define the execution."""
+    current = inst.state.execution_id if inst.state is not None else None
+    kept = []
+    for message in inst.messages:
+        if (
+            message.execution_id is None
+            or current is None
+            or message.execution_id == current
+            or message.event.HasField("executionStarted")
+        ):
+            kept.append(message)
+        else:
+            log.debug("dropping a %s message for old execution %s of %s",
+                      message.event.WhichOneof("eventType"), message.execution_id, message.instance_id)
+    return kept
 
 
 def _same_execution(inst: _Instance, item: OrchestrationWorkItem) -> bool:

@@ -268,3 +268,15 @@ async def test_waiters_take_turns(service: InMemoryOrchestrationService) -> None
     await service.create_instance(start_message("b"), frozenset())
     items = await asyncio.gather(*takers)
     assert sorted(i.instance_id for i in items if i is not None) == ["a", "b"]
+
+
+async def test_messages_for_a_replaced_execution_are_dropped(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a", "e1"), frozenset())
+    await complete(service, S.COMPLETED)
+    await service.create_instance(start_message("a", "e2"), frozenset())
+    old = pb.HistoryEvent(eventId=-1)
+    old.timerFired.timerId = 3
+    await service.send_messages([TaskMessage("a", "e1", old), raised("a", "any-execution")])
+    item = await service.lock_next_orchestration(1)
+    assert item is not None
+    assert [m.event.WhichOneof("eventType") for m in item.new_messages] == ["executionStarted", "eventRaised"]
