@@ -308,11 +308,11 @@ class AzureStorageOrchestrationService(OrchestrationService):
         while True:
             event = self._changed.setdefault(instance_id, asyncio.Event())
             state = await self.get_instance(instance_id, include_payloads=include_payloads)
-            if state is not None and condition(state):
-                return state
             remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                return None
+            if (state is not None and condition(state)) or (remaining is not None and remaining <= 0):
+                if self._changed.get(instance_id) is event and not event.is_set():
+                    del self._changed[instance_id]  # other waiters re-arm after their pause
+                return state if state is not None and condition(state) else None
             pause = delay if remaining is None else min(delay, remaining)
             try:
                 await asyncio.wait_for(event.wait(), pause)

@@ -6,6 +6,7 @@ wait here (still invisible on the queue) and make it ready again when the lock i
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from .message_queue import ReceivedMessage
 
@@ -15,7 +16,8 @@ class SessionTable:
 
     def __init__(self) -> None:
         self._pending: dict[str, dict[str, ReceivedMessage]] = {}
-        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._ready: deque[str] = deque()
+        self._signal = asyncio.Event()
         self._queued: set[str] = set()
         self._locked: set[str] = set()
 
@@ -34,25 +36,30 @@ class SessionTable:
     def _mark_ready(self, instance_id: str) -> None:
         if instance_id not in self._locked and instance_id not in self._queued and self._pending.get(instance_id):
             self._queued.add(instance_id)
-            self._ready.put_nowait(instance_id)
+            self._ready.append(instance_id)
+            self._signal.set()
 
     async def take(self, timeout: float) -> tuple[str, list[ReceivedMessage]] | None:
         """Lock the next ready instance and take its buffered messages; None on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            while self._ready:
+                instance_id = self._ready.popleft()
+                self._queued.discard(instance_id)
+                messages = self._pending.pop(instance_id, None)
+                if messages and instance_id not in self._locked:
+                    self._locked.add(instance_id)
+                    return instance_id, list(messages.values())
             remaining = deadline - loop.time()
-            if remaining <= 0 and self._ready.empty():
+            if remaining <= 0:
                 return None
+            # Waiting on an event (not on a queue item) so a timeout can never lose an item.
+            self._signal.clear()
             try:
-                instance_id = await asyncio.wait_for(self._ready.get(), max(0.0, remaining))
+                await asyncio.wait_for(self._signal.wait(), remaining)
             except asyncio.TimeoutError:
-                return None
-            self._queued.discard(instance_id)
-            messages = self._pending.pop(instance_id, None)
-            if messages and instance_id not in self._locked:
-                self._locked.add(instance_id)
-                return instance_id, list(messages.values())
+                continue
 
     def release(self, instance_id: str) -> None:
         """Unlock; messages that arrived meanwhile make the instance ready again."""
@@ -64,5 +71,5 @@ class SessionTable:
         dropped = [m for msgs in self._pending.values() for m in msgs.values()]
         self._pending.clear()
         self._queued.clear()
-        self._ready = asyncio.Queue()
+        self._ready.clear()
         return dropped

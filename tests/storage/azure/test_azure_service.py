@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 from helpers import LOCK_TIMEOUT, episode, kinds, start_message, task_completed, task_scheduled  # noqa: E402
 
 from azure_durable_ext.config import HostConfig  # noqa: E402
-from azure_durable_ext.core.errors import ConfigurationError, StorageUnavailableError  # noqa: E402
+from azure_durable_ext.core.errors import ConcurrencyConflictError, ConfigurationError, StorageUnavailableError  # noqa: E402
 from azure_durable_ext.core.model import TaskMessage  # noqa: E402
 from azure_durable_ext.core.options import AzureStorageOptions, DurableTaskOptions  # noqa: E402
 from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus  # noqa: E402
@@ -238,3 +238,58 @@ def test_ensure_development_storage_starts_azurite_only_when_needed() -> None:
     finally:
         if started is not None:
             started.stop()
+
+
+# -- checkpoints and large values ---------------------------------------------------------------
+async def test_a_checkpoint_that_loses_the_etag_race_is_not_applied(
+    azurite: AzuriteProcess, azure_service: AzureStorageOrchestrationService
+) -> None:
+    await azure_service.create_instance(start_message("race2"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item))
+    await azure_service.send_messages([TaskMessage("race2", None, task_completed(1))])
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    # Another writer checkpoints this instance meanwhile: the sentinel's ETag changes.
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as ts:
+        history = ts.get_table_client(azure_service.names.history_table)
+        sentinel = await history.get_entity("race2", "sentinel")
+        await history.upsert_entity(dict(sentinel))
+    with pytest.raises(ConcurrencyConflictError, match="changed underneath"):
+        await azure_service.complete_orchestration(item, episode(item))
+    assert kinds(await azure_service.get_history("race2")) == ["orchestratorStarted", "executionStarted"]
+    again = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert again is not None and again.instance_id == "race2" and again.dequeue_count == 2
+    await azure_service.complete_orchestration(again, episode(again))
+    assert kinds(await azure_service.get_history("race2"))[-1] == "taskCompleted"
+
+
+async def test_large_values_round_trip_through_blobs_and_purge_removes_them(
+    azurite: AzuriteProcess, azure_service: AzureStorageOrchestrationService
+) -> None:
+    big_input = json.dumps("i" * 80_000)
+    big_output = json.dumps("o" * 70_000)
+    await azure_service.create_instance(start_message("huge", input=big_input), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and item.new_messages[0].event.executionStarted.input.value == big_input
+    await azure_service.complete_orchestration(
+        item, episode(item, status=OrchestrationStatus.COMPLETED, output=big_output)
+    )
+    state = await azure_service.get_instance("huge")
+    assert state is not None and state.input == big_input and state.output == big_output
+    history = await azure_service.get_history("huge")
+    assert history[1].executionStarted.input.value == big_input
+    assert history[-1].executionCompleted.result.value == big_output
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as ts:
+        row = await ts.get_table_client(azure_service.names.instances_table).get_entity("huge", "")
+        assert "Input" not in row and row["InputBlobName"].startswith("huge/")
+        rows = [dict(e) async for e in ts.get_table_client(azure_service.names.history_table).list_entities()]
+        started = next(r for r in rows if r.get("EventType") == "ExecutionStarted")
+        assert started["InputBlobName"].startswith("huge/history-0000000000000001-ExecutionStarted-")
+    assert await azure_service.purge_instance("huge") == 1
+    from azure.storage.blob.aio import BlobServiceClient
+
+    async with BlobServiceClient.from_connection_string(azurite.connection_string) as bs:
+        container = bs.get_container_client(azure_service.names.large_messages_container)
+        assert [b.name async for b in container.list_blobs(name_starts_with="huge/")] == []
