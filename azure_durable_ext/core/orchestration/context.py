@@ -248,7 +248,8 @@ class _RetryingCall:
             assert attempt.exception is not None
             self.task.set_exception(attempt.exception)
             return
-        OrchestrationContext(self._state).create_timer(delay).add_done_listener(lambda _: self._attempt())
+        assert self._state.context is not None
+        self._state.context.create_timer(delay).add_done_listener(lambda _: self._attempt())
 
 
 def _task_name(value: Any, kind: str) -> str:

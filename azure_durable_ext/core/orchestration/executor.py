@@ -14,6 +14,7 @@ from ..errors import DurableError, InvalidArgumentError, NonDeterminismError, Or
 from ..model import FailureDetails
 from ..status import OrchestrationStatus
 from ..versions import VersioningOptions
+from .context import OrchestrationContext
 from .event_handlers import HANDLERS, UNSUSPENDABLE
 from .failures import failure_from_exception
 from .registry import Registry
@@ -83,6 +84,7 @@ def execute_orchestrator(
     version = started.version.value if started.HasField("version") else None
 
     state = ExecutionState(request.instanceId, versioning)
+    state.context = OrchestrationContext(state)
     decision = decide_version(versioning, version)
     if decision.verdict is VersionVerdict.REJECT:
         assert decision.failure is not None

@@ -16,7 +16,7 @@ import types
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._proto import pb
 from ..errors import NonDeterminismError, TaskFailedError
@@ -26,6 +26,9 @@ from .converter import from_json, to_json
 from .failures import failure_from_exception
 from .registry import RegisteredOrchestrator
 from .tasks import Task
+
+if TYPE_CHECKING:  # the context wraps this state; it is attached by the executor
+    from .context import OrchestrationContext
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -45,6 +48,7 @@ class ExecutionState:
         self.instance_id = instance_id
         self.versioning = versioning
         self.orchestrator: RegisteredOrchestrator | None = None
+        self.context: OrchestrationContext | None = None
         self.name = ""
         self.version: str | None = None
         self.input_json: str | None = None
@@ -157,10 +161,8 @@ class ExecutionState:
     # -- running the orchestrator --------------------------------------------------------------
     def start(self) -> None:
         """Call the orchestrator function; a generator is then driven by ``resume``."""
-        assert self.orchestrator is not None
-        from .context import OrchestrationContext  # the context wraps this state
-
-        context = OrchestrationContext(self)
+        assert self.orchestrator is not None and self.context is not None
+        context = self.context
         fn = self.orchestrator.fn
         try:
             outcome = fn(context, from_json(self.input_json)) if self.orchestrator.takes_input else fn(context)
@@ -170,7 +172,7 @@ class ExecutionState:
         if isinstance(outcome, types.GeneratorType):
             self._generator = outcome
             self._step(lambda: next(outcome))
-        else:
+        elif self._continue_as_new is None:
             self.complete(outcome)
 
     def resume(self) -> None:
@@ -193,8 +195,6 @@ class ExecutionState:
             if self._continue_as_new is None:
                 self.complete(stop.value)
             return
-        except NonDeterminismError:
-            raise
         except Exception as exc:
             self._awaited = None
             self.fail(failure_from_exception(exc))

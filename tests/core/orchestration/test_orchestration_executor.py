@@ -347,6 +347,15 @@ class TestContinueAsNew:
         carried = [(e.eventRaised.name, e.eventRaised.input.value) for e in complete.carryoverEvents]
         assert carried == [("Other", '"x"'), ("item", '"b"')]
 
+    def test_plain_function_can_continue_as_new(self):
+        def restart(ctx):
+            ctx.continue_as_new(ctx.get_input() + 1)
+            return "ignored"
+
+        complete = History("restart", "1").run(_registry(restart)).completion
+        assert complete.orchestrationStatus == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW
+        assert complete.result.value == "2"
+
     def test_unprocessed_events_are_dropped_by_default(self):
         def collector(ctx):
             yield ctx.wait_for_external_event("Item")
