@@ -114,8 +114,8 @@ class DurableTaskClient(abc.ABC):
     async def wait_for_instance_start(
         self,
         instance_id: str,
-        *,
         timeout: float | timedelta | None = DEFAULT_WAIT_TIMEOUT,
+        *,
         get_inputs_and_outputs: bool = False,
     ) -> OrchestrationMetadata:
         """Wait until the instance has started (is no longer Pending).
@@ -132,8 +132,8 @@ class DurableTaskClient(abc.ABC):
     async def wait_for_instance_completion(
         self,
         instance_id: str,
-        *,
         timeout: float | timedelta | None = DEFAULT_WAIT_TIMEOUT,
+        *,
         get_inputs_and_outputs: bool = True,
     ) -> OrchestrationMetadata:
         """Wait until the instance reaches a terminal state; errors as wait_for_instance_start."""
@@ -206,7 +206,7 @@ class DurableTaskClient(abc.ABC):
         """Send the external event ``event_name`` (with ``event_data``) to the instance."""
         await self.execute(RaiseEventInput(instance_id=instance_id, event_name=event_name, data=event_data))
 
-    async def terminate_instance(self, instance_id: str, output: Any = None, *, recursive: bool = False) -> None:
+    async def terminate_instance(self, instance_id: str, output: Any = None, recursive: bool = False) -> None:
         """Terminate the instance with ``output``; ``recursive`` also ends its sub-orchestrations."""
         await self.execute(TerminateInstanceInput(instance_id=instance_id, output=output, recursive=recursive))
 
@@ -218,7 +218,7 @@ class DurableTaskClient(abc.ABC):
         """Resume a suspended instance."""
         await self.execute(ResumeInstanceInput(instance_id=instance_id, reason=reason))
 
-    async def restart_instance(self, instance_id: str, *, restart_with_new_instance_id: bool = False) -> str:
+    async def restart_instance(self, instance_id: str, restart_with_new_instance_id: bool = False) -> str:
         """Start a finished instance over with its original name, version and input;
         returns the id of the new run (a fresh one if ``restart_with_new_instance_id``)."""
         return await self.execute(
@@ -229,7 +229,7 @@ class DurableTaskClient(abc.ABC):
         """Rewind a failed instance so its failed steps run again."""
         await self.execute(RewindInstanceInput(instance_id=instance_id, reason=reason))
 
-    async def purge_instance(self, instance_id: str, *, recursive: bool = False) -> PurgeResult:
+    async def purge_instance(self, instance_id: str, recursive: bool = False) -> PurgeResult:
         """Delete a finished instance's state and history (sub-orchestrations' too if ``recursive``)."""
         return await self.execute(PurgeInstanceInput(instance_id=instance_id, recursive=recursive))
 
