@@ -69,7 +69,12 @@ class RegisteredActivity:
 
 
 class Registry:
-    """Orchestrators by (name, version) and activities by name."""
+    """Orchestrators by (name, version) and activities by name.
+
+    An app hands its registry to tools (``durable-ext replay-check --app``) by exposing, at
+    module level, either a Registry or any object with a ``durable_registry`` attribute
+    holding one (what ``functions.DurableApp`` provides).
+    """
 
     def __init__(self) -> None:
         self._orchestrators: dict[str, list[RegisteredOrchestrator]] = {}
