@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .sync import SyncDurableTaskClient
 
 R = TypeVar("R")
+_C = TypeVar("_C", bound="DurableTaskClient")
 
 
 class DurableTaskClient(abc.ABC):
@@ -56,7 +57,7 @@ class DurableTaskClient(abc.ABC):
     async def close(self) -> None:
         """Release connections. Idempotent."""
 
-    async def __aenter__(self: "_C") -> "_C":
+    async def __aenter__(self: _C) -> _C:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -245,6 +246,3 @@ class DurableTaskClient(abc.ABC):
         status is one of ``statuses`` (any terminal status when None)."""
         purge = PurgeFilter(created_from=created_from, created_to=created_to, statuses=frozenset(statuses or ()))
         return await self.execute(PurgeInstancesInput(filter=purge, recursive=recursive))
-
-
-_C = TypeVar("_C", bound=DurableTaskClient)

@@ -64,11 +64,21 @@ class LoopPortal:
     def _check_caller(self) -> None:
         if self._closed:
             raise RuntimeError("the portal is closed")
-        if threading.current_thread() is self._thread:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is self._loop:
             raise RuntimeError(
                 "a blocking client call was made on the portal's own event loop; it would wait "
                 "for itself forever. Use the async client there."
             )
+        # Blocking a loop's thread stalls everything on it, and deadlocks outright when the
+        # sidecar being called is served by that same loop (an in-process dev host).
+        raise RuntimeError(
+            "a blocking client call was made from a thread running an event loop; await the "
+            "async client instead, or make the call from a worker thread (run_in_executor)"
+        )
 
     def call(self, function: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> R:
         """Run ``await function(*args, **kwargs)`` on the portal's loop and return its result

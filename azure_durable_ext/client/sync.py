@@ -7,8 +7,9 @@ async iterators (``iter_instances``) become plain iterators. Methods a subclass 
 forwarded the same way (coroutines block, plain methods are returned as they are), so
 ``FunctionsDurableTaskClient(...).sync()`` has ``create_check_status_response`` too.
 
-Use it from plain threads or from a running loop's executor threads; never from the
-portal's own loop (that would wait for itself and raises instead).
+Use it from plain threads or from a running loop's executor threads. A call from a thread
+that is running an event loop raises RuntimeError instead of blocking that loop (which would
+deadlock if the sidecar is served on it); use the async client there.
 """
 from __future__ import annotations
 

@@ -106,6 +106,15 @@ def test_calling_the_facade_on_its_own_portal_loop_raises_instead_of_hanging(sid
             client.portal.call(misuse)
 
 
+async def test_calling_the_facade_from_a_running_loops_own_thread_raises(sidecar):
+    client = GrpcDurableTaskClient(sidecar.address).sync()
+    try:
+        with pytest.raises(RuntimeError, match="from a thread running an event loop"):
+            client.get_instance("x")
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, client.close)
+
+
 def test_shared_portal_outlives_the_facades_that_borrow_it(sidecar):
     with LoopPortal() as portal:
         first = GrpcDurableTaskClient(sidecar.address).sync(portal)
