@@ -6,6 +6,7 @@ connected through GetWorkItems, and the Functions host's orchestration trigger.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -110,9 +111,9 @@ def execute_orchestrator(
     return _result(state, request)
 
 
-def _replay(state: ExecutionState, events: object, *, replaying: bool) -> None:
+def _replay(state: ExecutionState, events: Iterable[pb.HistoryEvent], *, replaying: bool) -> None:
     state.is_replaying = replaying
-    for event in events:  # type: ignore[attr-defined]
+    for event in events:
         _process(state, event)
 
 
