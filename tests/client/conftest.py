@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-from durabletask import task
 from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
 from durabletask.testing import InMemoryOrchestrationBackend
 from durabletask.worker import TaskHubGrpcWorker
+
+from client_test_app import flaky, flaky_activity, hello, wait_for_go
 
 T = TypeVar("T")
 
@@ -87,33 +88,6 @@ def sidecar() -> Iterator[InMemorySidecar]:
     finally:
         backend.stop()  # wakes GetWorkItems streams; the backend has no server of its own
         server.stop(grace=None).wait()
-
-
-# -- a tiny app for the official worker ---------------------------------------------------
-
-FLAKY_CALLS: dict[str, int] = {}
-
-
-def hello(ctx: task.OrchestrationContext, value: Any) -> Any:
-    """Echoes its input and the version it runs as."""
-    return {"version": ctx.version, "input": value}
-
-
-def wait_for_go(ctx: task.OrchestrationContext, _: Any) -> Any:
-    value = yield ctx.wait_for_external_event("go")
-    return {"got": value}
-
-
-def flaky_activity(ctx: task.ActivityContext, key: str) -> str:
-    FLAKY_CALLS[key] = FLAKY_CALLS.get(key, 0) + 1
-    if FLAKY_CALLS[key] == 1:
-        raise RuntimeError(f"first attempt of {key} fails")
-    return f"{key} ok"
-
-
-def flaky(ctx: task.OrchestrationContext, key: str) -> Any:
-    result = yield ctx.call_activity(flaky_activity, input=key)
-    return result
 
 
 async def _eventually(check: Callable[[], Awaitable[T]], *, until: Callable[[T], bool], attempts: int = 500) -> T:
