@@ -25,6 +25,22 @@ _GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa129
 _GUID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+class _Unset:
+    """Marks an argument the caller did not pass."""
+
+
+_UNSET: Any = _Unset()
+
+
+def _either_input(input: Any, input_: Any) -> Any:
+    """``input`` (durabletask spelling) or ``input_`` (azure-functions-durable spelling)."""
+    if input_ is _UNSET:
+        return input
+    if input is not None:
+        raise InvalidArgumentError("pass the input once: either input= or input_=, not both")
+    return input_
+
+
 def _string_value(target: Any, value: str | None) -> None:
     if value is not None:
         target.value = value
@@ -81,17 +97,25 @@ class OrchestrationContext:
 
     # -- activities ---------------------------------------------------------------------------
     def call_activity(
-        self, name: str | Any, input: Any = None, *, retry_options: RetryOptions | None = None
+        self,
+        name: str | Any,
+        input: Any = None,
+        *,
+        retry_options: RetryOptions | None = None,
+        input_: Any = _UNSET,
     ) -> Task[Any]:
-        """Schedule activity ``name`` (a name or the activity function itself) with ``input``."""
+        """Schedule activity ``name`` (a name or the activity function itself) with ``input``
+        (``input_=`` as in azure-functions-durable works too)."""
         activity_name = _task_name(name, "activity")
-        input_json = to_json(input)
+        input_json = to_json(_either_input(input, input_))
         if retry_options is None:
             return self._schedule_activity(activity_name, input_json)
         return _RetryingCall(self._state, lambda: self._schedule_activity(activity_name, input_json), retry_options).task
 
-    def call_activity_with_retry(self, name: str | Any, retry_options: RetryOptions, input: Any = None) -> Task[Any]:
-        return self.call_activity(name, input, retry_options=retry_options)
+    def call_activity_with_retry(
+        self, name: str | Any, retry_options: RetryOptions, input: Any = None, *, input_: Any = _UNSET
+    ) -> Task[Any]:
+        return self.call_activity(name, _either_input(input, input_), retry_options=retry_options)
 
     def _schedule_activity(self, name: str, input_json: str | None) -> Task[Any]:
         action = pb.OrchestratorAction(id=self._state.next_id(), scheduleTask=pb.ScheduleTaskAction(name=name))
@@ -109,6 +133,7 @@ class OrchestrationContext:
         *,
         version: str | None = None,
         retry_options: RetryOptions | None = None,
+        input_: Any = _UNSET,
     ) -> Task[Any]:
         """Start orchestrator ``name`` as a child and wait for its output.
 
@@ -116,7 +141,7 @@ class OrchestrationContext:
         version is the worker's ``VersioningOptions.default_version``.
         """
         orchestrator_name = _task_name(name, "orchestrator")
-        input_json = to_json(input)
+        input_json = to_json(_either_input(input, input_))
         if version is None and self._state.versioning is not None:
             version = self._state.versioning.default_version
         first_id: list[str] = []
@@ -145,8 +170,11 @@ class OrchestrationContext:
         instance_id: str | None = None,
         *,
         version: str | None = None,
+        input_: Any = _UNSET,
     ) -> Task[Any]:
-        return self.call_sub_orchestrator(name, input, instance_id, version=version, retry_options=retry_options)
+        return self.call_sub_orchestrator(
+            name, _either_input(input, input_), instance_id, version=version, retry_options=retry_options
+        )
 
     # -- timers and events --------------------------------------------------------------------
     def create_timer(self, fire_at: datetime | timedelta) -> Task[Any]:
@@ -213,14 +241,21 @@ class OrchestrationContext:
 
     # -- ending -------------------------------------------------------------------------------
     def continue_as_new(
-        self, input: Any = None, *, new_version: str | None = None, preserve_unprocessed_events: bool = False
+        self,
+        input: Any = None,
+        *,
+        new_version: str | None = None,
+        preserve_unprocessed_events: bool = False,
+        input_: Any = _UNSET,
     ) -> None:
         """Restart this instance with a fresh history and ``input`` once the code returns.
 
         ``preserve_unprocessed_events`` carries raised events nobody consumed over to the new
         execution; ``new_version`` starts it as another version.
         """
-        self._state.request_continue_as_new(to_json(input), new_version, preserve_unprocessed_events)
+        self._state.request_continue_as_new(
+            to_json(_either_input(input, input_)), new_version, preserve_unprocessed_events
+        )
 
 
 class _RetryingCall:

@@ -10,7 +10,7 @@ from orch_history import T0, History, kinds
 
 from azure_durable_ext._proto import pb
 from azure_durable_ext.core.errors import ExternalEventTimeoutError, InvalidArgumentError, TaskFailedError
-from azure_durable_ext.core.orchestration import Registry, execute_orchestrator
+from azure_durable_ext.core.orchestration import Registry, RetryOptions, execute_orchestrator
 from azure_durable_ext.core.status import OrchestrationStatus
 from azure_durable_ext.core.versions import VersioningOptions
 
@@ -460,3 +460,28 @@ class TestBadRequests:
         done = history.run(_registry(hello_sequence))
         assert done.status is OrchestrationStatus.FAILED
         assert "durable entities" in done.failure.message
+
+
+class TestAzureFunctionsSpelling:
+    def test_input_underscore_keyword_is_accepted_everywhere(self):
+        def df_style(ctx):
+            a = yield ctx.call_activity("A", input_=1)
+            b = yield ctx.call_activity_with_retry("B", RetryOptions(timedelta(seconds=1), 2), input_=2)
+            c = yield ctx.call_sub_orchestrator("C", input_=3)
+            ctx.continue_as_new(input_=[a, b, c])
+
+        history = History("df_style")
+        registry = _registry(df_style)
+        assert history.run(registry).actions[0].scheduleTask.input.value == "1"
+        assert history.complete_task(1, '"a"').run(registry).actions[0].scheduleTask.input.value == "2"
+        assert history.complete_task(2, '"b"').run(registry).actions[0].createSubOrchestration.input.value == "3"
+        done = history.complete_sub(3, '"c"').run(registry)
+        assert done.completion.result.value == '["a", "b", "c"]'
+
+    def test_both_spellings_at_once_is_an_error(self):
+        def both(ctx):
+            yield ctx.call_activity("A", 1, input_=2)
+
+        done = History("both").run(_registry(both))
+        assert done.failure.error_type == "InvalidArgumentError"
+        assert "either input= or input_=" in done.failure.message
