@@ -39,6 +39,11 @@ class RetryOptions:
         if self.retry_timeout is not None and self.retry_timeout < timedelta(0):
             raise InvalidArgumentError("retry_timeout must not be negative")
 
+    @classmethod
+    def from_milliseconds(cls, first_retry_interval_in_milliseconds: int, max_number_of_attempts: int) -> "RetryOptions":
+        """azure-functions-durable's constructor arguments (interval in milliseconds)."""
+        return cls(timedelta(milliseconds=first_retry_interval_in_milliseconds), max_number_of_attempts)
+
     def next_delay(self, attempts_made: int, first_attempt_at: datetime, now: datetime) -> timedelta | None:
         """Delay before the next attempt after ``attempts_made`` failed ones, or None to give up."""
         if attempts_made >= self.max_number_of_attempts:

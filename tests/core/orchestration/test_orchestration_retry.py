@@ -43,6 +43,9 @@ class TestRetryOptions:
         assert limited.next_delay(1, t, t + timedelta(seconds=59)) == timedelta(seconds=5)
         assert limited.next_delay(1, t, t + timedelta(minutes=1)) is None
 
+    def test_azure_functions_style_milliseconds(self):
+        assert RetryOptions.from_milliseconds(5000, 3) == RetryOptions(timedelta(seconds=5), 3)
+
     @pytest.mark.parametrize(
         "kwargs",
         [
