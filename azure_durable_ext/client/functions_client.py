@@ -94,6 +94,7 @@ class FunctionsDurableTaskClient(DurableTaskClient):
         return func.HttpResponse(
             body=json.dumps(payload),
             status_code=202,
+            mimetype="application/json",
             headers={
                 "Location": payload["statusQueryGetUri"],
                 "Retry-After": str(RETRY_AFTER_SECONDS),

@@ -91,6 +91,7 @@ def test_check_status_response(sidecar):
     assert response.headers["Location"] == body["statusQueryGetUri"]
     assert response.headers["Retry-After"] == "10"
     assert response.headers["Content-Type"] == "application/json"
+    assert response.mimetype == "application/json"
     assert client.create_http_management_payload("inst-1") == body
 
 
