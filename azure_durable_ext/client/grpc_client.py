@@ -37,7 +37,8 @@ class GrpcDurableTaskClient(DurableTaskClient):
     ``task_hub`` / ``connection_name`` travel as the ``Durable-TaskHub`` /
     ``Durable-ConnectionName`` headers; ``max_message_size`` limits messages both ways;
     ``timeout`` (seconds, timedelta or TimeSpan string) bounds every call except the waits,
-    which use their own. The channel opens on first use, on the event loop of that call,
+    which use their own. ``wait_for_ready`` makes calls wait (within their timeout) for a
+    sidecar that is not listening yet instead of failing at once with SidecarUnavailableError. The channel opens on first use, on the event loop of that call,
     and the client stays bound to that loop; ``sync()`` gives the blocking flavour.
     """
 
@@ -53,6 +54,7 @@ class GrpcDurableTaskClient(DurableTaskClient):
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        wait_for_ready: bool = False,
         data_converter: DataConverter = DEFAULT_CONVERTER,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -65,6 +67,7 @@ class GrpcDurableTaskClient(DurableTaskClient):
         self._options = channel_options(max_message_size, options)
         self._interceptors = list(interceptors)
         self._credentials = credentials
+        self._wait_for_ready = wait_for_ready
         self._metadata = self._call_metadata(metadata)
         self._channel: grpc.aio.Channel | None = None
         self._stub: SidecarStub | None = None
@@ -106,11 +109,12 @@ class GrpcDurableTaskClient(DurableTaskClient):
         stub = self._ensure_stub()
         call = getattr(stub, codec.rpc)
         timeout = operation.call_timeout(self.timeout)
+        call_options = {"metadata": self._metadata, "timeout": timeout, "wait_for_ready": self._wait_for_ready}
         try:
             if codec.streaming:
-                response: Any = [message async for message in call(request, metadata=self._metadata, timeout=timeout)]
+                response: Any = [message async for message in call(request, **call_options)]
             else:
-                response = await call(request, metadata=self._metadata, timeout=timeout)
+                response = await call(request, **call_options)
         except grpc.aio.AioRpcError as exc:
             raise self._translate(exc, operation, timeout) from exc
         return codec.parse(response, operation, self.converter)  # type: ignore[no-any-return]

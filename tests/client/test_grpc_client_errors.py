@@ -2,6 +2,7 @@
 package's exceptions (against the in-memory sidecar, no worker unless stated)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -193,3 +194,21 @@ async def test_scheduling_is_logged_with_id_name_version_size_and_start(sidecar,
     )
     assert (record.instance_id, record.orchestration_version, record.input_size_bytes) == ("logged", "1.2.0", 7)
     assert record.start_time.tzinfo is not None
+
+
+async def test_wait_for_ready_waits_for_a_sidecar_that_starts_late():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with GrpcDurableTaskClient(f"127.0.0.1:{port}", wait_for_ready=True, timeout=30) as client:
+        call = asyncio.ensure_future(client.get_instance("x"))
+        await asyncio.sleep(0.2)
+        assert not call.done()  # no sidecar yet: still waiting, not failed
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers([generic_handler(OnlyGetInstance())])
+        assert server.add_insecure_port(f"127.0.0.1:{port}") == port
+        await server.start()
+        try:
+            assert await call is None
+        finally:
+            await server.stop(None)
