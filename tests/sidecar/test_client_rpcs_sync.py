@@ -273,3 +273,33 @@ def test_create_and_delete_task_hub(sidecar: SidecarThread, sync_client: TaskHub
         assert sync_client.get_orchestration_state(instance_id) is not None
         stub.DeleteTaskHub(pb.DeleteTaskHubRequest())
     assert sync_client.get_orchestration_state(instance_id) is None
+
+
+def test_scheduled_start_and_tags(sync_client: TaskHubGrpcClient, sidecar: SidecarThread) -> None:
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    instance_id = sync_client.schedule_new_orchestration(
+        "HelloOrchestration", start_at=later, tags={"team": "payments"}
+    )
+    stored = sidecar.state(instance_id)
+    assert stored is not None and stored.status is Status.PENDING and stored.tags == {"team": "payments"}
+    assert stored.scheduled_start_at is not None and abs((stored.scheduled_start_at - later).total_seconds()) < 0.001
+    wire = _wire_state(sidecar, instance_id)
+    assert dict(wire.tags) == {"team": "payments"} and wire.HasField("scheduledStartTimestamp")
+    # The start message waits for its time: no work is offered now.
+    assert sidecar.run(sidecar.service.lock_next_orchestration(0)) is None
+
+
+def test_reuse_policy_replaces_listed_statuses(sidecar: SidecarThread) -> None:
+    request = pb.CreateInstanceRequest(name="HelloOrchestration", instanceId="reuse")
+    with grpc.insecure_channel(sidecar.address) as channel:
+        stub = SidecarStub(channel)
+        stub.StartInstance(request)
+        replace_pending = pb.CreateInstanceRequest(name="HelloOrchestration", instanceId="reuse")
+        replace_pending.orchestrationIdReusePolicy.replaceableStatus.append(Status.PENDING.value)
+        stub.StartInstance(replace_pending)
+        assert sidecar.state("reuse").generation == 1  # type: ignore[union-attr]
+        nothing_replaceable = pb.CreateInstanceRequest(name="HelloOrchestration", instanceId="reuse")
+        nothing_replaceable.orchestrationIdReusePolicy.SetInParent()
+        with pytest.raises(grpc.RpcError) as err:
+            stub.StartInstance(nothing_replaceable)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
