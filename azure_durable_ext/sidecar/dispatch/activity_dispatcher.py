@@ -1,0 +1,134 @@
+"""The activity dispatcher: locked TaskScheduled messages -> runner -> TaskCompleted/Failed.
+
+Each locked activity goes to the first runner that can run its name (in-process registry,
+then connected workers). Its lock is renewed every ``renew_interval`` seconds while it runs,
+so a long activity is not handed out twice. The result goes back to the orchestration as a
+taskCompleted / taskFailed message addressed to the execution that scheduled it. No runner,
+or a runner's abandon, puts the message back to be offered again.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from ..._proto import pb
+from ...core.clock import SYSTEM_CLOCK, Clock
+from ...core.errors import ConcurrencyConflictError
+from ...core.model import TaskMessage
+from ...protocol.convert import set_timestamp
+from ...storage.service import ActivityWorkItem, OrchestrationService
+from .runners import ActivityOutcome, ActivityRunner
+from .work_loop import RoutingDispatcher, retry_delay
+
+log = logging.getLogger(__name__)
+
+
+def activity_request(item: ActivityWorkItem) -> pb.ActivityRequest:
+    """The ActivityRequest a runner gets for a locked TaskScheduled message."""
+    scheduled = item.scheduled
+    request = pb.ActivityRequest(name=scheduled.name, taskId=item.task_id)
+    if scheduled.HasField("version"):
+        request.version.CopyFrom(scheduled.version)
+    if scheduled.HasField("input"):
+        request.input.CopyFrom(scheduled.input)
+    if scheduled.HasField("parentTraceContext"):
+        request.parentTraceContext.CopyFrom(scheduled.parentTraceContext)
+    if scheduled.tags:
+        request.tags.update(scheduled.tags)
+    request.orchestrationInstance.instanceId = item.instance_id
+    if item.message.execution_id:
+        request.orchestrationInstance.executionId.value = item.message.execution_id
+    return request
+
+
+class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
+    """Runs activities from one OrchestrationService."""
+
+    kind = "activity"
+
+    def __init__(
+        self,
+        service: OrchestrationService,
+        runners: Sequence[ActivityRunner],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_concurrent: int = 10,
+        poll_timeout: float = 1.0,
+        renew_interval: float = 60.0,
+        no_runner_delay: float = 0.5,
+        abandon_delay: float = 0.5,
+    ) -> None:
+        super().__init__(
+            runners,
+            clock=clock,
+            max_concurrent=max_concurrent,
+            poll_timeout=poll_timeout,
+            no_runner_delay=no_runner_delay,
+            abandon_delay=abandon_delay,
+        )
+        self.service = service
+        self.renew_interval = renew_interval
+
+    async def fetch(self, timeout: float) -> ActivityWorkItem | None:
+        return await self.service.lock_next_activity(timeout)
+
+    def describe(self, item: ActivityWorkItem) -> str:
+        return f"activity {item.scheduled.name}#{item.task_id} of {item.instance_id!r}"
+
+    async def handle(self, item: ActivityWorkItem) -> None:
+        request = activity_request(item)
+        version = request.version.value if request.HasField("version") else None
+        runner = self.runner_for(request.name, version)
+        if runner is None:
+            await self.put_back(item, retry_delay(self.no_runner_delay, item.dequeue_count))
+            return
+        async with self._renewing(item):
+            outcome = await runner.run(request)
+        if outcome.abandon or outcome.response is None:
+            delay = outcome.delay if outcome.delay is not None else retry_delay(self.abandon_delay, item.dequeue_count)
+            log.debug("activity %s#%d put back: %s", request.name, item.task_id, outcome.reason)
+            await self.put_back(item, delay)
+            return
+        await self.service.complete_activity(item, self._result_message(item, outcome))
+
+    def _result_message(self, item: ActivityWorkItem, outcome: ActivityOutcome) -> TaskMessage:
+        response = outcome.response
+        assert response is not None
+        event = pb.HistoryEvent(eventId=-1)
+        set_timestamp(event.timestamp, self.clock.now())
+        if response.HasField("failureDetails"):
+            event.taskFailed.taskScheduledId = item.task_id
+            event.taskFailed.failureDetails.CopyFrom(response.failureDetails)
+        else:
+            event.taskCompleted.taskScheduledId = item.task_id
+            if response.HasField("result"):
+                event.taskCompleted.result.CopyFrom(response.result)
+        return TaskMessage(item.instance_id, item.message.execution_id, event)
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, item: ActivityWorkItem) -> AsyncIterator[None]:
+        renewer = asyncio.get_running_loop().create_task(self._renew_loop(item))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _renew_loop(self, item: ActivityWorkItem) -> None:
+        while True:
+            await asyncio.sleep(self.renew_interval)
+            try:
+                await self.service.renew_activity(item)
+            except ConcurrencyConflictError as exc:
+                log.warning("lost the lock of activity %s#%d of %r: %s", item.scheduled.name, item.task_id, item.instance_id, exc)
+                return
+            except Exception:
+                log.exception("renewing the lock of activity %s#%d failed; will retry", item.scheduled.name, item.task_id)
+
+    async def put_back(self, item: ActivityWorkItem, delay: float) -> None:
+        try:
+            await self.service.abandon_activity(item, delay=delay)
+        except ConcurrencyConflictError as exc:
+            log.info("could not put back activity %s#%d (lock already lost): %s", item.scheduled.name, item.task_id, exc)

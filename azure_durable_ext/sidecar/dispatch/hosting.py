@@ -1,0 +1,31 @@
+"""A SidecarHost that also runs orchestrations: every hub's dispatchers + the worker RPCs."""
+from __future__ import annotations
+
+from ...core.orchestration import Registry
+from ...core.versions import VersioningOptions
+from ..host import SidecarHost
+from ..hub import TaskHubRegistry
+from ..worker_rpcs import WorkerRpcs
+from . import HubDispatchers, create_dispatchers
+
+
+def build_sidecar_host(
+    hubs: TaskHubRegistry,
+    *,
+    port: int = 0,
+    registry: Registry | None = None,
+    versioning: VersioningOptions | None = None,
+    poll_timeout: float = 1.0,
+) -> SidecarHost:
+    """The sidecar for ``hubs``: client RPCs, worker RPCs (GetWorkItems...) and, per hub,
+    dispatchers running orchestrations in process (``registry``) or on connected workers."""
+    dispatchers: dict[str, HubDispatchers] = {
+        hub.name: create_dispatchers(hub, registry=registry, versioning=versioning, poll_timeout=poll_timeout)
+        for hub in hubs
+    }
+    return SidecarHost(
+        hubs,
+        port=port,
+        components=list(dispatchers.values()),
+        extra_servicers=[WorkerRpcs(hubs, dispatchers)],
+    )

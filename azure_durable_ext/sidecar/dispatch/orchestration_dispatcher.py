@@ -1,0 +1,131 @@
+"""The orchestration dispatcher: locked batches of messages -> episodes -> checkpoints.
+
+For each locked work item: ``plan_episode`` decides what the messages mean (episode_input's
+rules); a RUN plan goes to the first runner that can run (name, version) — the in-process
+registry first, then connected workers, in the order given — and ``checkpoint_episode``
+turns the response into what storage records. When no runner can run the orchestration yet
+the item is put back with ``no_runner_delay`` and offered again (an instance nobody can run
+stays Pending until a matching worker connects). A runner's abandon (versioning REJECT, a
+worker that went away) puts the work back too, with a delay growing with the number of
+attempts. A lost lock (ConcurrencyConflictError) discards the episode: its messages come
+back and run again.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from ...core.clock import SYSTEM_CLOCK, Clock
+from ...core.episode import checkpoint_episode, new_execution_id
+from ...core.errors import ConcurrencyConflictError
+from ...core.model import OrchestrationCheckpoint
+from ...storage.service import OrchestrationService, OrchestrationWorkItem
+from .episode_input import EpisodePlan, PlanKind, plan_episode
+from .runners import OrchestrationRunner, RunnerOutcome
+from .work_loop import RoutingDispatcher, retry_delay
+
+log = logging.getLogger(__name__)
+
+#: How long messages to an instance without a row (or sent before its start) are held back.
+UNKNOWN_INSTANCE_DELAY = 60.0
+DEFERRED_DELAY = 1.0
+
+
+class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, OrchestrationRunner]):
+    """Runs orchestration episodes from one OrchestrationService."""
+
+    kind = "orchestration"
+
+    def __init__(
+        self,
+        service: OrchestrationService,
+        runners: Sequence[OrchestrationRunner],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_concurrent: int = 10,
+        poll_timeout: float = 1.0,
+        no_runner_delay: float = 0.5,
+        abandon_delay: float = 0.5,
+        make_execution_id: Callable[[], str] = new_execution_id,
+    ) -> None:
+        super().__init__(
+            runners,
+            clock=clock,
+            max_concurrent=max_concurrent,
+            poll_timeout=poll_timeout,
+            no_runner_delay=no_runner_delay,
+            abandon_delay=abandon_delay,
+        )
+        self.service = service
+        self.make_execution_id = make_execution_id
+
+    async def fetch(self, timeout: float) -> OrchestrationWorkItem | None:
+        return await self.service.lock_next_orchestration(timeout)
+
+    def describe(self, item: OrchestrationWorkItem) -> str:
+        return f"the episode of {item.instance_id!r}"
+
+    async def put_back(self, item: OrchestrationWorkItem, delay: float) -> None:
+        await self._put_back(item, delay, None)
+
+    async def handle(self, item: OrchestrationWorkItem) -> None:
+        plan = plan_episode(item, self.clock.now())
+        for kind, reason in plan.dropped:
+            log.info("instance %r: dropped a %s message (%s)", item.instance_id, kind, reason)
+        if plan.kind is PlanKind.RUN:
+            await self._run(item, plan)
+        elif plan.kind is PlanKind.CHECKPOINT:
+            assert plan.checkpoint is not None
+            await self._complete(item, plan.checkpoint, plan)
+        elif plan.kind is PlanKind.DISCARD:
+            await self._discard(item, plan)
+        elif plan.kind is PlanKind.DEFER:
+            await self._put_back(item, retry_delay(DEFERRED_DELAY, item.dequeue_count, 30.0), "messages before the start")
+        else:
+            log.warning(
+                "instance %r does not exist; holding back %d message(s) for %.0fs",
+                item.instance_id, len(item.new_messages), UNKNOWN_INSTANCE_DELAY,
+            )
+            await self._put_back(item, UNKNOWN_INSTANCE_DELAY, None)
+
+    async def _run(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> None:
+        assert plan.request is not None
+        name, version = plan.name, plan.version
+        runner = self.runner_for(name, version)
+        outcome: RunnerOutcome | None = None
+        if runner is not None:
+            outcome = await runner.run(plan.request)
+        if outcome is None or outcome.abandon or outcome.response is None:
+            reason = outcome.reason if outcome is not None else f"no runner for {name!r} version {version!r} yet"
+            delay = outcome.delay if outcome is not None and outcome.delay is not None else retry_delay(
+                self.no_runner_delay if outcome is None else self.abandon_delay, item.dequeue_count
+            )
+            await self._put_back(item, delay, reason)
+            return
+        checkpoint = checkpoint_episode(
+            item.state,
+            plan.request,
+            outcome.response,
+            replaced_history=plan.replaced_history,
+            make_execution_id=self.make_execution_id,
+        )
+        await self._complete(item, checkpoint, plan)
+
+    async def _complete(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, plan: EpisodePlan) -> None:
+        checkpoint.orchestrator_messages.extend(plan.extra_messages)
+        await self.service.complete_orchestration(item, checkpoint)
+
+    async def _discard(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> None:
+        """Consume messages that change nothing (the row stays as it is)."""
+        if item.state is None:
+            await self._put_back(item, UNKNOWN_INSTANCE_DELAY, None)
+            return
+        await self._complete(item, OrchestrationCheckpoint(state=item.state), plan)
+
+    async def _put_back(self, item: OrchestrationWorkItem, delay: float, reason: str | None) -> None:
+        if reason is not None:
+            log.debug("instance %r put back for %.2fs: %s", item.instance_id, delay, reason)
+        try:
+            await self.service.abandon_orchestration(item, delay=delay)
+        except ConcurrencyConflictError as exc:
+            log.info("could not put back %r (lock already lost): %s", item.instance_id, exc)

@@ -1,0 +1,292 @@
+"""Workers connected through GetWorkItems, and the work handed to them.
+
+Rules:
+
+- A worker's capacity is the ``maxConcurrentOrchestrationWorkItems`` /
+  ``maxConcurrentActivityWorkItems`` of its GetWorkItemsRequest (0 = unlimited). Work goes
+  to the matching worker with the most free capacity; when every matching worker is busy the
+  dispatcher waits for one to free up.
+- Work-item filters: with ``workItemFilters`` in the request, a worker receives only work
+  whose name is listed (names compare case-insensitively) and, when the filter lists
+  versions, whose version is one of them. Without filters it receives everything. Work no
+  connected worker matches is not sent anywhere (``can_run`` is False).
+- Every work item carries a fresh, unique ``completionToken``. Complete*/Abandon* calls
+  must echo it; a token that is unknown, already used, or of the other work kind is ignored
+  and logged, never applied.
+- A silent stream counts as dead on the worker side after 120 s: a ``healthPing`` work item
+  is sent after ``health_ping_interval`` seconds without work.
+- A worker that disconnects abandons its in-flight items: the dispatcher puts them back and
+  they are offered again.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..._proto import pb
+from ...core.versions import compare_versions
+from .runners import ActivityOutcome, RunnerOutcome
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["orchestration", "activity"]
+HEALTH_PING_INTERVAL = 30.0
+_CLOSED = object()
+
+
+def _filter_map(filters: object) -> dict[str, tuple[str, ...]]:
+    accepted: dict[str, tuple[str, ...]] = {}
+    for f in filters:  # type: ignore[attr-defined]
+        key = f.name.casefold()
+        accepted[key] = accepted.get(key, ()) + tuple(f.versions)
+    return accepted
+
+
+def _matches(accepted: dict[str, tuple[str, ...]] | None, name: str, version: str | None) -> bool:
+    if accepted is None:
+        return True
+    versions = accepted.get(name.casefold())
+    if versions is None:
+        return False
+    return not versions or any(compare_versions(v, version) == 0 for v in versions)
+
+
+@dataclass(eq=False)
+class WorkerConnection:
+    """One open GetWorkItems stream."""
+
+    worker_id: str
+    orchestration_capacity: int
+    activity_capacity: int
+    orchestration_filter: dict[str, tuple[str, ...]] | None
+    activity_filter: dict[str, tuple[str, ...]] | None
+    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    in_flight: dict[Kind, int] = field(default_factory=lambda: {"orchestration": 0, "activity": 0})
+    tokens: set[str] = field(default_factory=set)
+    closed: bool = False
+
+    def accepts(self, kind: Kind, name: str, version: str | None) -> bool:
+        accepted = self.orchestration_filter if kind == "orchestration" else self.activity_filter
+        return not self.closed and _matches(accepted, name, version)
+
+    def free(self, kind: Kind) -> float:
+        capacity = self.orchestration_capacity if kind == "orchestration" else self.activity_capacity
+        return float("inf") if capacity <= 0 else capacity - self.in_flight[kind]
+
+
+@dataclass(slots=True)
+class _Pending:
+    kind: Kind
+    connection: WorkerConnection
+    instance_id: str
+    future: asyncio.Future[object]
+
+
+class WorkItemStreams:
+    """The connected workers of one task hub and the completion tokens of their work."""
+
+    def __init__(self, *, health_ping_interval: float = HEALTH_PING_INTERVAL) -> None:
+        self.health_ping_interval = health_ping_interval
+        self._connections: list[WorkerConnection] = []
+        self._pending: dict[str, _Pending] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._token_prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+        self._ids = itertools.count(1)
+
+    @property
+    def connections(self) -> list[WorkerConnection]:
+        return list(self._connections)
+
+    # -- connections ----------------------------------------------------------------------------
+    def connect(self, request: pb.GetWorkItemsRequest) -> WorkerConnection:
+        """Register a worker from its GetWorkItemsRequest."""
+        has_filters = request.HasField("workItemFilters")
+        conn = WorkerConnection(
+            worker_id=request.worker_instance_id or f"worker-{next(self._ids)}",
+            orchestration_capacity=request.maxConcurrentOrchestrationWorkItems,
+            activity_capacity=request.maxConcurrentActivityWorkItems,
+            orchestration_filter=_filter_map(request.workItemFilters.orchestrations) if has_filters else None,
+            activity_filter=_filter_map(request.workItemFilters.activities) if has_filters else None,
+        )
+        self._connections.append(conn)
+        log.info("worker %s connected (filters: %s)", conn.worker_id, "yes" if has_filters else "none")
+        self._notify()
+        return conn
+
+    def disconnect(self, conn: WorkerConnection) -> None:
+        """Forget a worker; its in-flight items come back as abandoned."""
+        if conn.closed:
+            return
+        conn.closed = True
+        if conn in self._connections:
+            self._connections.remove(conn)
+        for token in list(conn.tokens):
+            pending = self._pending.pop(token, None)
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(None)
+        conn.tokens.clear()
+        log.info("worker %s disconnected", conn.worker_id)
+        self._notify()
+
+    def close_all(self) -> None:
+        """End every stream (the host is stopping); in-flight items are abandoned."""
+        for conn in list(self._connections):
+            conn.queue.put_nowait(_CLOSED)
+            self.disconnect(conn)
+
+    async def stream(self, conn: WorkerConnection) -> AsyncIterator[pb.WorkItem]:
+        """The work items of one connection, with health pings while idle."""
+        try:
+            while True:
+                try:
+                    item = conn.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        item = await asyncio.wait_for(conn.queue.get(), self.health_ping_interval)
+                    except asyncio.TimeoutError:
+                        item = pb.WorkItem(healthPing=pb.HealthPing())
+                if item is _CLOSED:
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            self.disconnect(conn)
+
+    def _notify(self) -> None:
+        """Wake everyone waiting for a worker to connect or free up."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def can_run(self, kind: Kind, name: str, version: str | None) -> bool:
+        return any(c.accepts(kind, name, version) for c in self._connections)
+
+    async def _choose(self, kind: Kind, name: str, version: str | None) -> WorkerConnection | None:
+        """The matching worker with the most free capacity, waiting while all are busy;
+        None when no connected worker matches."""
+        while True:
+            matching = [c for c in self._connections if c.accepts(kind, name, version)]
+            if not matching:
+                return None
+            best = max(matching, key=lambda c: c.free(kind))
+            if best.free(kind) > 0:
+                return best
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    async def _send(self, kind: Kind, name: str, version: str | None, instance_id: str, item: pb.WorkItem) -> object:
+        conn = await self._choose(kind, name, version)
+        if conn is None:
+            return None
+        token = f"{self._token_prefix}-{next(self._counter)}"
+        item.completionToken = token
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending[token] = _Pending(kind, conn, instance_id, future)
+        conn.tokens.add(token)
+        conn.in_flight[kind] += 1
+        try:
+            conn.queue.put_nowait(item)
+            return await future
+        finally:
+            conn.in_flight[kind] -= 1
+            conn.tokens.discard(token)
+            self._pending.pop(token, None)
+            self._notify()
+
+    async def run_orchestration(self, request: pb.OrchestratorRequest, name: str, version: str | None) -> RunnerOutcome:
+        answer = await self._send(
+            "orchestration", name, version, request.instanceId, pb.WorkItem(orchestratorRequest=request)
+        )
+        if isinstance(answer, pb.OrchestratorResponse):
+            return RunnerOutcome.completed(answer)
+        if answer == "abandon":
+            return RunnerOutcome.abandoned("the worker abandoned the work item")
+        return RunnerOutcome.abandoned("no worker finished the work item (disconnected or none matching)", 0.0)
+
+    async def run_activity(self, request: pb.ActivityRequest) -> ActivityOutcome:
+        version = request.version.value if request.HasField("version") else None
+        answer = await self._send(
+            "activity", request.name, version, request.orchestrationInstance.instanceId,
+            pb.WorkItem(activityRequest=request),
+        )
+        if isinstance(answer, pb.ActivityResponse):
+            return ActivityOutcome.completed(answer)
+        if answer == "abandon":
+            return ActivityOutcome.abandoned("the worker abandoned the work item")
+        return ActivityOutcome.abandoned("no worker finished the work item (disconnected or none matching)", 0.0)
+
+    # -- completions ----------------------------------------------------------------------------
+    def _take(self, kind: Kind, token: str, instance_id: str | None) -> _Pending | None:
+        pending = self._pending.get(token)
+        if pending is None or pending.future.done():
+            log.warning("ignoring a %s completion with an unknown or stale completion token %r", kind, token)
+            return None
+        if pending.kind != kind:
+            log.warning("ignoring a %s completion carrying the token of a %s work item", kind, pending.kind)
+            return None
+        if instance_id is not None and instance_id != pending.instance_id:
+            log.warning(
+                "ignoring a %s completion for instance %r: its token belongs to instance %r",
+                kind, instance_id, pending.instance_id,
+            )
+            return None
+        del self._pending[token]
+        return pending
+
+    def complete(self, kind: Kind, token: str, response: pb.OrchestratorResponse | pb.ActivityResponse) -> bool:
+        """Hand a worker's response to the waiting dispatcher; False when the token is not
+        current (the response is then ignored)."""
+        pending = self._take(kind, token, response.instanceId or None)
+        if pending is None:
+            return False
+        pending.future.set_result(response)
+        return True
+
+    def abandon(self, kind: Kind, token: str) -> bool:
+        """The worker gave the item back (versioning REJECT, shutdown); False when the token
+        is not current."""
+        pending = self._take(kind, token, None)
+        if pending is None:
+            return False
+        pending.future.set_result("abandon")
+        return True
+
+
+class WorkerOrchestrationRunner:
+    """OrchestrationRunner over the connected workers."""
+
+    def __init__(self, streams: WorkItemStreams) -> None:
+        self.streams = streams
+
+    def can_run(self, name: str, version: str | None) -> bool:
+        return self.streams.can_run("orchestration", name, version)
+
+    async def run(self, request: pb.OrchestratorRequest) -> RunnerOutcome:
+        started = next(
+            (e.executionStarted for e in [*request.pastEvents, *request.newEvents] if e.HasField("executionStarted")),
+            None,
+        )
+        name = started.name if started is not None else ""
+        version = started.version.value if started is not None and started.HasField("version") else None
+        return await self.streams.run_orchestration(request, name, version)
+
+
+class WorkerActivityRunner:
+    """ActivityRunner over the connected workers."""
+
+    def __init__(self, streams: WorkItemStreams) -> None:
+        self.streams = streams
+
+    def can_run(self, name: str, version: str | None) -> bool:
+        return self.streams.can_run("activity", name, version)
+
+    async def run(self, request: pb.ActivityRequest) -> ActivityOutcome:
+        return await self.streams.run_activity(request)

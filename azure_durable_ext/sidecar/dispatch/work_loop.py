@@ -1,0 +1,167 @@
+"""The fetch-and-process loop both dispatchers share: bounded concurrency, graceful stop.
+
+One task fetches: it takes a free slot (at most ``max_concurrent`` items in flight), locks
+the next item from storage (waiting up to ``poll_timeout``), and starts a task processing
+it. Storage errors while fetching back off exponentially (up to ``max_backoff``) instead of
+spinning. ``stop`` stops fetching, gives in-flight items ``grace`` seconds to finish, then
+cancels the rest: ``process`` gets CancelledError and must put its item back.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from ...core.clock import Clock
+from ...core.errors import ConcurrencyConflictError
+
+log = logging.getLogger(__name__)
+
+W = TypeVar("W")
+R = TypeVar("R")
+
+
+class WorkLoop(abc.ABC, Generic[W]):
+    """Fetch items with ``fetch`` and handle each with ``process``, ``max_concurrent`` at a time."""
+
+    kind = "work"
+
+    def __init__(self, *, max_concurrent: int, poll_timeout: float = 1.0, max_backoff: float = 5.0) -> None:
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        self.max_concurrent = max_concurrent
+        self.poll_timeout = poll_timeout
+        self.max_backoff = max_backoff
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._fetcher: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @abc.abstractmethod
+    async def fetch(self, timeout: float) -> W | None:
+        """Lock the next item, or None when none came within ``timeout``."""
+
+    @abc.abstractmethod
+    async def process(self, item: W) -> None:
+        """Handle one locked item (complete it or put it back)."""
+
+    async def start(self) -> None:
+        if self._fetcher is None:
+            self._stopping = False
+            self._fetcher = asyncio.get_running_loop().create_task(self._fetch_loop(), name=f"{self.kind}-fetcher")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop fetching; let in-flight items finish within ``grace`` seconds, cancel the rest."""
+        self._stopping = True
+        fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None:
+            fetcher.cancel()
+            await asyncio.gather(fetcher, return_exceptions=True)
+        if self._in_flight:
+            _, late = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.info("%s dispatcher: %d in-flight items put back at stop", self.kind, len(late))
+                await asyncio.gather(*late, return_exceptions=True)
+
+    async def _fetch_loop(self) -> None:
+        backoff = 0.05
+        while not self._stopping:
+            await self._slots.acquire()
+            try:
+                item = await self.fetch(self.poll_timeout)
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            except Exception:
+                self._slots.release()
+                log.exception("%s dispatcher: fetching work failed; retrying in %.2fs", self.kind, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = 0.05
+            if item is None:
+                self._slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._guarded(item))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+
+    async def _guarded(self, item: W) -> None:
+        try:
+            await self.process(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s dispatcher: processing an item failed", self.kind)
+
+
+def retry_delay(base: float, attempts: int, cap: float = 5.0) -> float:
+    """Delay before offering put-back work again: ``base`` growing with the attempts."""
+    return min(base * max(1, attempts), cap)
+
+
+class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
+    """A WorkLoop that hands each item to the first runner able to run it, and puts the
+    item back when processing fails or the dispatcher stops mid-item.
+
+    Subclasses implement ``fetch``, ``handle`` (the work), ``put_back`` and ``describe``.
+    """
+
+    def __init__(
+        self,
+        runners: Sequence[R],
+        *,
+        clock: Clock,
+        max_concurrent: int,
+        poll_timeout: float,
+        no_runner_delay: float,
+        abandon_delay: float,
+    ) -> None:
+        super().__init__(max_concurrent=max_concurrent, poll_timeout=poll_timeout)
+        self.runners = list(runners)
+        self.clock = clock
+        self.no_runner_delay = no_runner_delay
+        self.abandon_delay = abandon_delay
+
+    def runner_for(self, name: str, version: str | None) -> R | None:
+        """The first runner that can run (name, version) now, or None."""
+        for runner in self.runners:
+            if runner.can_run(name, version):  # type: ignore[attr-defined]
+                return runner
+        return None
+
+    @abc.abstractmethod
+    async def handle(self, item: W) -> None:
+        """Run the item and record its outcome."""
+
+    @abc.abstractmethod
+    async def put_back(self, item: W, delay: float) -> None:
+        """Release the item so it is offered again after ``delay`` seconds."""
+
+    @abc.abstractmethod
+    def describe(self, item: W) -> str:
+        """The item, for log messages."""
+
+    async def process(self, item: W) -> None:
+        try:
+            await self.handle(item)
+        except ConcurrencyConflictError as exc:
+            log.info("%s discarded (its lock was lost): %s", self.describe(item), exc)
+        except asyncio.CancelledError:
+            await self.put_back(item, 0.0)
+            raise
+        except Exception:
+            log.exception("%s failed; it is put back", self.describe(item))
+            await self.put_back(item, retry_delay(self.abandon_delay, getattr(item, "dequeue_count", 1)))
