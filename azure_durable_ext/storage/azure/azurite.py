@@ -20,6 +20,11 @@ from .connection import DEV_PORTS, development_connection_string, is_development
 
 log = logging.getLogger(__name__)
 _HOST = "127.0.0.1"
+_PORT_ATTEMPTS = 5
+
+
+class _PortTaken(Exception):
+    """Azurite exited because a chosen port was taken meanwhile."""
 
 
 def find_azurite() -> str:
@@ -70,9 +75,24 @@ class AzuriteProcess:
         return development_connection_string(_HOST, self.ports)
 
     def start(self, timeout: float = 30.0) -> "AzuriteProcess":
-        """Launch Azurite and wait until its three ports accept connections."""
+        """Launch Azurite and wait until its three ports accept connections.
+
+        Free ports are picked before Azurite binds them, so another process may take one in
+        between: that case is retried with new ports a few times.
+        """
         if self._process is not None:
             return self
+        attempts = 1 if self._standard else _PORT_ATTEMPTS
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken as exc:
+                log.warning("Azurite could not bind (%s); retrying with other ports", exc)
+                if attempt == attempts - 1:
+                    raise StorageUnavailableError(f"Azurite could not bind its ports: {exc}") from exc
+        raise StorageUnavailableError("Azurite did not start")
+
+    def _start_once(self, timeout: float) -> "AzuriteProcess":
         exe = self._executable or find_azurite()
         self.ports = dict(DEV_PORTS) if self._standard else {s: _free_port() for s in DEV_PORTS}
         self._location = tempfile.mkdtemp(prefix="azurite-")
@@ -92,6 +112,8 @@ class AzuriteProcess:
             if self._process.poll() is not None:
                 err = (self._process.stderr.read() if self._process.stderr else b"").decode(errors="replace")
                 self.stop()
+                if "EADDRINUSE" in err:
+                    raise _PortTaken(err.strip()[:300])
                 raise StorageUnavailableError(f"Azurite exited at start-up: {err.strip()[:500]}")
             if time.monotonic() > deadline:
                 self.stop()

@@ -96,7 +96,7 @@ class PoisonMessageHandler:
                 failed = state.evolve(
                     status=OrchestrationStatus.FAILED, failure=failure, completed_at=now, last_updated_at=now, output=None
                 )
-                await self._tracking.write_new_execution(failed, etag)
+                await self._tracking.write_instance(failed, etag)
                 return True
             except ConcurrencyConflictError:
                 log.warning("failing poisoned instance %r raced a checkpoint (attempt %d)", instance_id, attempt + 1)

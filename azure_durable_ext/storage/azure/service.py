@@ -29,6 +29,7 @@ from .activity_queue import ActivityQueue
 from .connection import StorageAccount, parse_connection_string
 from .control_queue import ControlQueue
 from .hub_resources import HubResources
+from .instance_cache import CachedInstance, InstanceCache
 from .large_messages import MessageManager
 from .message_codec import MessageData
 from .message_queue import MessageQueue, ReceivedMessage
@@ -37,7 +38,7 @@ from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
 from .sessions import SessionTable
 from .tracking_store import HistorySnapshot, TrackingStore
-from .work_filter import select_messages
+from .work_filter import row_behind_history, select_messages, state_from_history
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         self.owned_partitions: frozenset[int] = frozenset(range(self.options.partition_count))
         self._pollers: dict[int, ControlQueue] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self._cache = InstanceCache()
 
     @classmethod
     def from_config(
@@ -150,6 +152,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         self._pollers.clear()
         self._sessions.drop_all()
         self._locks.clear()
+        self._cache.clear()
         if self._resources is not None:
             await self._resources.close()
             self._resources = None
@@ -166,6 +169,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             await poller.stop()
         self._pollers.clear()
         self._sessions.drop_all()
+        self._cache.clear()
         await self._r.delete()
         self._hub_ready = False
 
@@ -184,12 +188,13 @@ class AzureStorageOrchestrationService(OrchestrationService):
             if previous is not None and previous.status in dedupe_statuses:
                 raise InstanceAlreadyExistsError(start.instance_id)
             state = self._pending_state(start, previous)
+            self._cache.forget(start.instance_id)
             queue = self._control[self.names.partition_of(start.instance_id)]
             sent = await queue.send(
                 MessageData(message=start), visible_at=start.visible_at or state.scheduled_start_at, now=self.clock.now()
             )
             try:
-                await self._tracking.write_new_execution(state, etag)
+                await self._tracking.write_instance(state, etag)
             except ConcurrencyConflictError:
                 await queue.delete(sent)
                 current, _ = await self._tracking.fetch_instance(start.instance_id, include_payloads=False)
@@ -271,6 +276,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     async def purge_instance(self, instance_id: str) -> int:
         await self._ready()
+        self._cache.forget(instance_id)
         with self._where(f"purging {instance_id!r}"):
             state, _ = await self._tracking.fetch_instance(instance_id, include_payloads=False)
             await self._tracking.delete_history(instance_id)
@@ -349,14 +355,25 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     async def _open_session(self, instance_id: str, messages: list[ReceivedMessage]) -> OrchestrationWorkItem | None:
         with self._where(f"loading instance {instance_id!r}"):
-            (state, etag), snapshot = await asyncio.gather(
-                self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
-            )
+            cached = self._cache.take(instance_id)
+            if cached is not None:
+                state, etag, snapshot = cached.state, cached.row_etag, cached.snapshot
+            else:
+                (state, etag), snapshot = await asyncio.gather(
+                    self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
+                )
             selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
             for message, reason in selection.dropped:
                 log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
             await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))
         if not selection.runnable:
+            if row_behind_history(state, snapshot.execution_id, snapshot.events):
+                assert state is not None
+                repaired = state_from_history(state, snapshot.events, self.clock.now())
+                log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
+                with self._where(f"repairing instance {instance_id!r}"):
+                    await self._tracking.write_instance(repaired, etag)
+                self._notify(instance_id)
             return None
         lock = _OrchestrationLock(
             messages=selection.runnable,
@@ -408,21 +425,41 @@ class AzureStorageOrchestrationService(OrchestrationService):
                     now,
                     replace=checkpoint.new_execution or lock.new_execution,
                 )
-                await self._tracking.write_new_execution(state, lock.row_etag)
-        except ConcurrencyConflictError:
+                row_etag = await self._write_row_after_history(state, lock.row_etag)
+        except Exception:
+            # Conflict or storage failure: nothing more of this episode is applied; the
+            # messages come back at once and the next episode reads fresh state.
+            self._cache.forget(item.instance_id)
             self._release(item, lock)
-            await self._hide_all(lock.messages, 0)
+            await self._release_messages_after_failure(lock.messages)
             raise
-        except BaseException:
-            self._release(item, lock)
-            raise
+        self._cache.put(item.instance_id, CachedInstance(state, row_etag, lock.snapshot))
         self._release(item, lock)
         await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
         self._notify(item.instance_id)
 
+    async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
+        """Write the row; if it changed only because a start (from any process) wrote it for
+        this very execution, write again over the fresh row: the history already holds the
+        episode and the row must follow it."""
+        try:
+            return await self._tracking.write_instance(state, etag)
+        except ConcurrencyConflictError:
+            current, fresh_etag = await self._tracking.fetch_instance(state.instance_id, include_payloads=False)
+            if current is None or current.execution_id != state.execution_id:
+                raise
+            return await self._tracking.write_instance(state.evolve(generation=current.generation), fresh_etag)
+
+    async def _release_messages_after_failure(self, messages: Sequence[ReceivedMessage]) -> None:
+        try:
+            await self._hide_all(messages, 0)
+        except Exception:
+            log.exception("could not release %d messages; they reappear after their visibility timeout", len(messages))
+
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
         """Messages become visible again after ``delay`` seconds (0: at once)."""
         lock = self._held(item)
+        self._cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
         self._release(item, lock)
         await self._hide_all(lock.messages, delay)
         self._local_enqueue(item.instance_id)

@@ -89,30 +89,23 @@ class TrackingStore:
         await self._blobs.upload_all(uploads)
         return row
 
-    async def write_new_execution(self, state: InstanceState, etag: str | None) -> None:
-        """Insert the row (no ETag) or replace it only if unchanged since read (ETag).
-
-        ConcurrencyConflictError when another writer got there first.
-        """
+    async def write_instance(self, state: InstanceState, etag: str | None) -> str | None:
+        """Insert the row (no ETag) or replace it only if unchanged since read (ETag);
+        returns the new ETag. ConcurrencyConflictError when another writer got there first."""
         row = await self._row_for(state)
         self._ops.count("table", "insert" if etag is None else "replace")
         try:
             if etag is None:
-                await self._instances.create_entity(row)
+                meta = await self._instances.create_entity(row)
             else:
-                await self._instances.update_entity(
+                meta = await self._instances.update_entity(
                     row, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
                 )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             raise ConcurrencyConflictError(
                 f"instance {state.instance_id!r} was created or changed concurrently"
             ) from exc
-
-    async def update_instance(self, state: InstanceState) -> None:
-        """Replace the row unconditionally (the history sentinel already guarded the episode)."""
-        row = await self._row_for(state)
-        self._ops.count("table", "upsert")
-        await self._instances.upsert_entity(row, mode=UpdateMode.REPLACE)
+        return meta.get("etag") if meta else None
 
     async def delete_instance_row(self, instance_id: str) -> None:
         self._ops.count("table", "delete")
@@ -178,6 +171,13 @@ class TrackingStore:
                 guard = ("update", sentinel, {"mode": UpdateMode.MERGE, "etag": etag, "match_condition": MatchConditions.IfNotModified})
             etag = await self._submit(instance_id, [guard, *batch], conflict_is_fatal=index == 0)
         snapshot.sentinel_etag = etag
+        snapshot.execution_id = execution_id
+        if replace:
+            snapshot.events = list(events)
+            snapshot.row_keys = [row_key(i) for i in range(len(events))]
+        else:
+            snapshot.events.extend(events)
+            snapshot.row_keys.extend(row_key(first + i) for i in range(len(events)))
 
     async def _submit(self, instance_id: str, ops: list[tuple[Any, ...]], *, conflict_is_fatal: bool) -> str | None:
         self._ops.count("table", "batch")

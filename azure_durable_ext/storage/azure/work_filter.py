@@ -19,9 +19,10 @@ Decided per instance from its row, its stored history and the batch:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..._proto import pb
-from ...core.model import InstanceState, TaskMessage
+from ...core.model import FailureDetails, InstanceState, TaskMessage
 from ...core.status import OrchestrationStatus
 from .json_values import timestamp_to_datetime
 from .message_queue import ReceivedMessage
@@ -109,3 +110,29 @@ def select_messages(
             seen.add(key)
         sel.runnable.append(m)
     return sel
+
+
+def row_behind_history(state: InstanceState | None, history_execution: str | None, history: list[pb.HistoryEvent]) -> bool:
+    """True when a checkpoint stored the history but not the row (crash or lost race between
+    the two writes): the row still says Pending for an execution the history has started."""
+    return (
+        state is not None
+        and state.status is OrchestrationStatus.PENDING
+        and history_execution == state.execution_id
+        and any(e.HasField("executionStarted") for e in history)
+    )
+
+
+def state_from_history(state: InstanceState, history: list[pb.HistoryEvent], now: datetime) -> InstanceState:
+    """The row ``state`` brought up to what ``history`` records (Running, or how it ended)."""
+    completed = next((e.executionCompleted for e in reversed(history) if e.HasField("executionCompleted")), None)
+    if completed is None:
+        return state.evolve(status=OrchestrationStatus.RUNNING, last_updated_at=now)
+    failure = FailureDetails.from_pb(completed.failureDetails) if completed.HasField("failureDetails") else None
+    return state.evolve(
+        status=OrchestrationStatus(int(completed.orchestrationStatus)),
+        output=completed.result.value if completed.HasField("result") else None,
+        failure=failure,
+        completed_at=now,
+        last_updated_at=now,
+    )

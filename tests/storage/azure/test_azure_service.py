@@ -293,3 +293,75 @@ async def test_large_values_round_trip_through_blobs_and_purge_removes_them(
     async with BlobServiceClient.from_connection_string(azurite.connection_string) as bs:
         container = bs.get_container_client(azure_service.names.large_messages_container)
         assert [b.name async for b in container.list_blobs(name_starts_with="huge/")] == []
+
+
+async def test_the_next_episode_of_an_instance_needs_no_reads(azure_service: AzureStorageOrchestrationService) -> None:
+    await azure_service.create_instance(start_message("hot"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item))
+    await azure_service.send_messages([TaskMessage("hot", None, task_completed(0))])
+    azure_service.counter.reset()
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and kinds(item.past_events) == ["orchestratorStarted", "executionStarted"]
+    counts = azure_service.counter.snapshot()
+    assert "table.get" not in counts and "table.query" not in counts
+    await azure_service.complete_orchestration(item, episode(item, status=OrchestrationStatus.COMPLETED))
+    assert kinds(await azure_service.get_history("hot"))[-1] == "executionCompleted"
+
+
+async def test_a_restart_by_another_process_is_picked_up_despite_the_cache(
+    azurite: AzuriteProcess, azure_service: AzureStorageOrchestrationService
+) -> None:
+    await azure_service.create_instance(start_message("twoproc"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item, status=OrchestrationStatus.COMPLETED))
+    other = make_azure_service(azurite, hub_name=azure_service.names.hub)
+    try:
+        await other.set_owned_partitions(frozenset())
+        restart = start_message("twoproc", version="2.0")
+        await other.create_instance(restart, RUNNING_STATES)
+    finally:
+        await other.stop()
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and [m.execution_id for m in item.new_messages] == [restart.execution_id]
+    try:
+        await azure_service.complete_orchestration(item, episode(item))
+    except ConcurrencyConflictError:
+        item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+        assert item is not None and item.past_events == []
+        await azure_service.complete_orchestration(item, episode(item))
+    state = await azure_service.get_instance("twoproc")
+    assert state is not None and state.execution_id == restart.execution_id
+    assert state.status is OrchestrationStatus.RUNNING and state.generation == 1 and state.version == "2.0"
+    assert kinds(await azure_service.get_history("twoproc")) == ["orchestratorStarted", "executionStarted"]
+
+
+async def test_a_crash_between_history_and_row_writes_is_repaired(azurite: AzuriteProcess) -> None:
+    hub = make_azure_service(azurite).names.hub
+    crashed = make_azure_service(azurite, hub_name=hub, control_queue_visibility_timeout=1.0)
+    try:
+        await crashed.create_task_hub()
+        await crashed.create_instance(start_message("crash"), RUNNING_STATES)
+        item = await crashed.lock_next_orchestration(LOCK_TIMEOUT)
+        assert item is not None
+        checkpoint = episode(item)
+        # The history write of the checkpoint happens; the process dies before the row write.
+        await crashed._tracking.append_history(
+            "crash", checkpoint.state.execution_id, checkpoint.new_events, item.lock.snapshot, checkpoint.state.created_at
+        )
+    finally:
+        await crashed.stop()
+    survivor = make_azure_service(azurite, hub_name=hub)
+    try:
+        state = await survivor.get_instance("crash")
+        assert state is not None and state.status is OrchestrationStatus.PENDING
+        assert await survivor.lock_next_orchestration(4.0) is None, "the redelivered start is a duplicate"
+        state = await survivor.get_instance("crash")
+        assert state is not None and state.status is OrchestrationStatus.RUNNING
+    finally:
+        try:
+            await survivor.delete_task_hub()
+        finally:
+            await survivor.stop()
