@@ -43,6 +43,7 @@ from ...core.model import (
 from ...core.status import OrchestrationStatus
 from ...protocol.convert import from_timestamp, optional_string
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
+from .activities import ActivityQueue
 from .signals import ChangeNotifier, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,6 @@ class _Instance:
     held_until_timer: bool = False
 
 
-@dataclass(slots=True)
-class _ActivityLock:
-    message: TaskMessage
-    dequeue_count: int
-
-
 class InMemoryOrchestrationService(OrchestrationService):
     """A complete, fast provider for tests, ``--storage memory`` and benchmarks."""
 
@@ -72,9 +67,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         self.task_hub = task_hub
         self._instances: dict[str, _Instance] = {}
         self._ready: WorkQueue[str] = WorkQueue()
-        self._activities: WorkQueue[int] = WorkQueue()
-        self._activity_messages: dict[int, tuple[TaskMessage, int]] = {}
-        self._activity_locks: dict[int, _ActivityLock] = {}
+        self._activities = ActivityQueue()
         self._changes: ChangeNotifier[str] = ChangeNotifier()
         self._timers: set[asyncio.TimerHandle] = set()
         self._tokens = itertools.count(1)
@@ -97,8 +90,6 @@ class InMemoryOrchestrationService(OrchestrationService):
         self._instances.clear()
         self._ready.clear()
         self._activities.clear()
-        self._activity_messages.clear()
-        self._activity_locks.clear()
         self._changes.notify_all()
 
     # -- client operations ----------------------------------------------------------------
@@ -271,7 +262,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         for message in checkpoint.orchestrator_messages:
             self._deliver(message)
         for message in checkpoint.activity_messages:
-            self._queue_activity(message, 0)
+            self._activities.put(message)
         if checkpoint.new_execution:
             inst.history = list(checkpoint.new_events)
         else:
@@ -305,34 +296,21 @@ class InMemoryOrchestrationService(OrchestrationService):
 
     # -- activity work ---------------------------------------------------------------------
     async def lock_next_activity(self, timeout: float) -> ActivityWorkItem | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            key = await self._activities.take(max(0.0, deadline - loop.time()))
-            if key is None:
-                return None
-            entry = self._activity_messages.pop(key, None)
-            if entry is not None:
-                message, count = entry
-                self._activity_locks[key] = _ActivityLock(message, count + 1)
-                return ActivityWorkItem(message=message, lock=key, dequeue_count=count + 1)
-            if loop.time() >= deadline:
-                return None
+        return await self._activities.lock_next(timeout)
 
     async def complete_activity(self, item: ActivityWorkItem, result: TaskMessage) -> None:
-        self._take_activity_lock(item)
+        self._activities.release(item)
         self._deliver(result)
 
     async def abandon_activity(self, item: ActivityWorkItem, *, delay: float = 0.0) -> None:
-        lock = self._take_activity_lock(item)
+        message, count = self._activities.release(item)
         if delay > 0:
-            self._call_later(delay, self._queue_activity, lock.message, lock.dequeue_count)
+            self._call_later(delay, self._activities.put, message, count)
         else:
-            self._queue_activity(lock.message, lock.dequeue_count, front=True)
+            self._activities.put(message, count, front=True)
 
     async def renew_activity(self, item: ActivityWorkItem) -> None:
-        if item.lock not in self._activity_locks:
-            raise ConcurrencyConflictError("the activity work item's lock is no longer held")
+        self._activities.check_held(item)
 
     # -- internals -------------------------------------------------------------------------
     def _deliver(self, message: TaskMessage) -> None:
@@ -359,11 +337,6 @@ class InMemoryOrchestrationService(OrchestrationService):
         if inst.lock is None and inst.messages:
             self._ready.put(instance_id, front=True)
 
-    def _queue_activity(self, message: TaskMessage, dequeue_count: int, *, front: bool = False) -> None:
-        key = next(self._tokens)
-        self._activity_messages[key] = (message, dequeue_count)
-        self._activities.put(key, front=front)
-
     def _locked_instance(self, item: OrchestrationWorkItem) -> _Instance:
         inst = self._instances.get(item.instance_id)
         if inst is None or inst.lock is None or inst.lock != item.lock or not _same_execution(inst, item):
@@ -371,14 +344,6 @@ class InMemoryOrchestrationService(OrchestrationService):
                 f"the lock on instance {item.instance_id!r} is no longer held (purged, completed or abandoned)"
             )
         return inst
-
-    def _take_activity_lock(self, item: ActivityWorkItem) -> _ActivityLock:
-        lock = self._activity_locks.pop(item.lock, None)  # type: ignore[arg-type]
-        if lock is None:
-            raise ConcurrencyConflictError(
-                f"the lock on activity task {item.task_id} of {item.instance_id!r} is no longer held"
-            )
-        return lock
 
     def _call_later(self, delay: float, callback: Callable[..., None], *args: object) -> None:
         loop = asyncio.get_running_loop()
