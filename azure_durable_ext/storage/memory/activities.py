@@ -1,7 +1,6 @@
 """The in-memory activity queue: FIFO of TaskScheduled messages, locks by token."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 from dataclasses import dataclass
 
@@ -39,19 +38,15 @@ class ActivityQueue:
         self._ready.put(key, front=front)
 
     async def lock_next(self, timeout: float) -> ActivityWorkItem | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            key = await self._ready.take(max(0.0, deadline - loop.time()))
-            if key is None:
-                return None
-            entry = self._waiting.pop(key, None)
-            if entry is not None:
-                message, count = entry
-                self._locked[key] = _Locked(message, count + 1)
-                return ActivityWorkItem(message=message, lock=key, dequeue_count=count + 1)
-            if loop.time() >= deadline:
-                return None
+        return await self._ready.claim(timeout, self._lock)
+
+    def _lock(self, key: int) -> ActivityWorkItem | None:
+        entry = self._waiting.pop(key, None)
+        if entry is None:
+            return None
+        message, count = entry
+        self._locked[key] = _Locked(message, count + 1)
+        return ActivityWorkItem(message=message, lock=key, dequeue_count=count + 1)
 
     def release(self, item: ActivityWorkItem) -> tuple[TaskMessage, int]:
         """Drop the lock of ``item``; returns its message and dequeue count."""

@@ -229,30 +229,25 @@ class InMemoryOrchestrationService(OrchestrationService):
     # -- orchestration work ---------------------------------------------------------------
     async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
         """Lock the next ready instance and take all its queued messages."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            instance_id = await self._ready.take(max(0.0, deadline - loop.time()))
-            if instance_id is None:
-                return None
-            inst = self._instances.get(instance_id)
-            if inst is not None and inst.lock is None and inst.messages and not inst.held_until_timer:
-                messages = _current_execution_only(inst)
-                inst.messages.clear()
-                if not messages:
-                    continue
-                token = next(self._tokens)
-                inst.lock = token
-                return OrchestrationWorkItem(
-                    instance_id=instance_id,
-                    state=inst.state,
-                    past_events=list(inst.history),
-                    new_messages=messages,
-                    lock=token,
-                    dequeue_count=inst.abandon_count + 1,
-                )
-            if loop.time() >= deadline:
-                return None
+        return await self._ready.claim(timeout, self._lock_instance)
+
+    def _lock_instance(self, instance_id: str) -> OrchestrationWorkItem | None:
+        inst = self._instances.get(instance_id)
+        if inst is None or inst.lock is not None or not inst.messages or inst.held_until_timer:
+            return None
+        messages = _current_execution_only(inst)
+        inst.messages.clear()
+        if not messages:
+            return None
+        inst.lock = next(self._tokens)
+        return OrchestrationWorkItem(
+            instance_id=instance_id,
+            state=inst.state,
+            past_events=list(inst.history),
+            new_messages=messages,
+            lock=inst.lock,
+            dequeue_count=inst.abandon_count + 1,
+        )
 
     async def complete_orchestration(
         self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint

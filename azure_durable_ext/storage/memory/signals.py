@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Hashable)
+R = TypeVar("R")
 
 
 class WorkQueue(Generic[T]):
@@ -81,6 +82,21 @@ class WorkQueue(Generic[T]):
             item = self.pop_nowait()
             if item is not None:
                 return item
+            if loop.time() >= deadline:
+                return None
+
+    async def claim(self, timeout: float, claim: Callable[[T], R | None]) -> R | None:
+        """Take items until ``claim`` turns one into a result (stale items give None and
+        are skipped); None if no item was claimed within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            item = await self.take(max(0.0, deadline - loop.time()))
+            if item is None:
+                return None
+            result = claim(item)
+            if result is not None:
+                return result
             if loop.time() >= deadline:
                 return None
 
