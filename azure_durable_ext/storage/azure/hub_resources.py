@@ -12,6 +12,10 @@ from .connection import StorageAccount
 from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 
+#: The hub is created on first contact: a storage endpoint that accepts connections but
+#: never answers must fail in seconds there, not after the SDK's one-minute read timeout.
+FIRST_CONTACT = {"connection_timeout": 5, "read_timeout": 5, "retry_total": 1}
+
 
 class HubResources:
     """Table, queue and container clients of a task hub, sharing three service clients."""
@@ -36,10 +40,10 @@ class HubResources:
         """Create every table, queue and container that is missing."""
         with unavailable_as(self.account.setting_name, f"creating task hub {self.names.hub!r}"):
             await asyncio.gather(
-                *(self._ignore(ResourceExistsError, "table", self._tables.create_table(t)) for t in self.names.tables),
-                *(self._ignore(ResourceExistsError, "queue", self._queues.create_queue(q)) for q in self.names.queues),
+                *(self._ignore(ResourceExistsError, "table", self._tables.create_table(t, **FIRST_CONTACT)) for t in self.names.tables),
+                *(self._ignore(ResourceExistsError, "queue", self._queues.create_queue(q, **FIRST_CONTACT)) for q in self.names.queues),
                 *(
-                    self._ignore(ResourceExistsError, "blob", self._blobs.create_container(c))
+                    self._ignore(ResourceExistsError, "blob", self._blobs.create_container(c, **FIRST_CONTACT))
                     for c in self.names.containers
                 ),
             )

@@ -2,6 +2,7 @@
 poison messages, orphaned start messages, operation counts, configuration."""
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sys
@@ -58,6 +59,30 @@ async def test_a_connection_to_a_closed_port_fails_naming_the_setting() -> None:
             await service.get_instance("abc")
     finally:
         await service.stop()
+
+
+@pytest.mark.timeout(30)
+async def test_an_endpoint_that_never_answers_fails_on_first_contact() -> None:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def accept_and_stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ports = {"blob": port, "queue": port, "table": port}
+    service = AzureStorageOrchestrationService.from_config(
+        HostConfig(settings={"AzureWebJobsStorage": development_connection_string(ports=ports)})
+    )
+    try:
+        with pytest.raises(StorageUnavailableError, match="^AzureWebJobsStorage: cannot reach Azure Storage while creating"):
+            await service.get_instance("abc")
+    finally:
+        await service.stop()
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_from_config_reports_a_missing_or_malformed_setting() -> None:
