@@ -1,1 +1,15 @@
-"""storage/azure layer."""
+"""The Azure Storage provider (DurableTask.AzureStorage's layout), and Azurite for local runs."""
+from .azurite import AzuriteProcess, ensure_development_storage
+from .connection import StorageAccount, parse_connection_string
+from .operations import StorageOperationCounter
+from .service import AzureStorageOrchestrationService, abandon_backoff
+
+__all__ = [
+    "AzureStorageOrchestrationService",
+    "AzuriteProcess",
+    "StorageAccount",
+    "StorageOperationCounter",
+    "abandon_backoff",
+    "ensure_development_storage",
+    "parse_connection_string",
+]

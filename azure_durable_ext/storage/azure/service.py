@@ -14,7 +14,6 @@ import asyncio
 import logging
 from contextlib import AbstractContextManager
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from ..._proto import pb
 from ...config import HostConfig
@@ -29,29 +28,17 @@ from .activity_queue import ActivityQueue
 from .connection import StorageAccount, parse_connection_string
 from .control_queue import ControlQueue
 from .hub_resources import HubResources
-from .instance_cache import CachedInstance, InstanceCache
 from .large_messages import MessageManager
 from .message_codec import MessageData
-from .message_queue import MessageQueue, ReceivedMessage
+from .message_queue import MessageQueue
 from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
+from .orchestration_work import OrchestrationWork
 from .sessions import SessionTable
-from .tracking_store import HistorySnapshot, TrackingStore
-from .work_filter import row_behind_history, select_messages, state_from_history
+from .tracking_store import TrackingStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True, eq=False)
-class _OrchestrationLock:
-    messages: list[ReceivedMessage]
-    row_etag: str | None
-    snapshot: HistorySnapshot
-    new_execution: bool
-    partition: int
-    released: bool = False
-    changes: list[str] = field(default_factory=list)
 
 
 class AzureStorageOrchestrationService(OrchestrationService):
@@ -75,11 +62,9 @@ class AzureStorageOrchestrationService(OrchestrationService):
         self._hub_ready = False
         self._hub_lock = asyncio.Lock()
         self._sessions = SessionTable()
-        self._locks: dict[str, _OrchestrationLock] = {}
         self.owned_partitions: frozenset[int] = frozenset(range(self.options.partition_count))
         self._pollers: dict[int, ControlQueue] = {}
         self._changed: dict[str, asyncio.Event] = {}
-        self._cache = InstanceCache()
 
     @classmethod
     def from_config(
@@ -103,6 +88,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             )
             self._control = [MessageQueue(q, blobs, self.counter) for q in self._resources.control_queues]
             self._poison = PoisonMessageHandler(self._resources.poison, self._tracking, blobs, self.counter, self.clock)
+            self._work = OrchestrationWork(self._sessions, self._tracking, self.clock, self._where, self._notify)
             self._activities = ActivityQueue(
                 MessageQueue(self._resources.work_items, blobs, self.counter), self.options, self._poison, self.clock
             )
@@ -150,9 +136,8 @@ class AzureStorageOrchestrationService(OrchestrationService):
         for poller in self._pollers.values():
             await poller.stop()
         self._pollers.clear()
-        self._sessions.drop_all()
-        self._locks.clear()
-        self._cache.clear()
+        if self._resources is not None:
+            self._work.clear()
         if self._resources is not None:
             await self._resources.close()
             self._resources = None
@@ -168,9 +153,9 @@ class AzureStorageOrchestrationService(OrchestrationService):
         for poller in self._pollers.values():
             await poller.stop()
         self._pollers.clear()
-        self._sessions.drop_all()
-        self._cache.clear()
-        await self._r.delete()
+        r = self._r
+        self._work.clear()
+        await r.delete()
         self._hub_ready = False
 
     # -- client operations ----------------------------------------------------------------
@@ -188,7 +173,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             if previous is not None and previous.status in dedupe_statuses:
                 raise InstanceAlreadyExistsError(start.instance_id)
             state = self._pending_state(start, previous)
-            self._cache.forget(start.instance_id)
+            self._work.cache.forget(start.instance_id)
             queue = self._control[self.names.partition_of(start.instance_id)]
             sent = await queue.send(
                 MessageData(message=start), visible_at=start.visible_at or state.scheduled_start_at, now=self.clock.now()
@@ -276,7 +261,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     async def purge_instance(self, instance_id: str) -> int:
         await self._ready()
-        self._cache.forget(instance_id)
+        self._work.cache.forget(instance_id)
         with self._where(f"purging {instance_id!r}"):
             state, _ = await self._tracking.fetch_instance(instance_id, include_payloads=False)
             await self._tracking.delete_history(instance_id)
@@ -330,147 +315,32 @@ class AzureStorageOrchestrationService(OrchestrationService):
         if event is not None:
             event.set()
 
-    # -- orchestration work ---------------------------------------------------------------
+    # -- orchestration work (see orchestration_work.py) -----------------------------------
     async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
         """Lock the next instance with buffered control messages (history loaded)."""
         await self._ready()
         for p in self.owned_partitions:
             self._poller(p).start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            taken = await self._sessions.take(max(0.0, deadline - loop.time()))
-            if taken is None:
-                return None
-            instance_id, messages = taken
-            try:
-                item = await self._open_session(instance_id, messages)
-            except Exception:
-                self._sessions.release(instance_id)
-                await self._hide_all(messages, 0)
-                raise
-            if item is not None:
-                return item
-            self._sessions.release(instance_id)
-
-    async def _open_session(self, instance_id: str, messages: list[ReceivedMessage]) -> OrchestrationWorkItem | None:
-        with self._where(f"loading instance {instance_id!r}"):
-            cached = self._cache.take(instance_id)
-            if cached is not None:
-                state, etag, snapshot = cached.state, cached.row_etag, cached.snapshot
-            else:
-                (state, etag), snapshot = await asyncio.gather(
-                    self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
-                )
-            selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
-            for message, reason in selection.dropped:
-                log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
-            await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))
-        if not selection.runnable:
-            if row_behind_history(state, snapshot.execution_id, snapshot.events):
-                assert state is not None
-                repaired = state_from_history(state, snapshot.events, self.clock.now())
-                log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
-                with self._where(f"repairing instance {instance_id!r}"):
-                    await self._tracking.write_instance(repaired, etag)
-                self._notify(instance_id)
-            return None
-        lock = _OrchestrationLock(
-            messages=selection.runnable,
-            row_etag=etag,
-            snapshot=snapshot,
-            new_execution=selection.new_execution,
-            partition=self.names.partition_of(instance_id),
-        )
-        self._locks[instance_id] = lock
-        return OrchestrationWorkItem(
-            instance_id=instance_id,
-            state=state,
-            past_events=[] if selection.new_execution else list(snapshot.events),
-            new_messages=[m.task_message for m in selection.runnable],
-            lock=lock,
-            dequeue_count=max(m.dequeue_count for m in selection.runnable),
-        )
-
-    def _held(self, item: OrchestrationWorkItem) -> _OrchestrationLock:
-        lock = item.lock
-        if not isinstance(lock, _OrchestrationLock) or lock.released or self._locks.get(item.instance_id) is not lock:
-            raise ConcurrencyConflictError(f"the lock on instance {item.instance_id!r} is no longer held")
-        return lock
-
-    def _release(self, item: OrchestrationWorkItem, lock: _OrchestrationLock) -> None:
-        lock.released = True
-        if self._locks.get(item.instance_id) is lock:
-            del self._locks[item.instance_id]
-        self._sessions.release(item.instance_id)
+        return await self._work.lock_next(timeout)
 
     async def complete_orchestration(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint) -> None:
         """Checkpoint in order: outbound messages, history (+ sentinel), instance row, deletes."""
-        lock = self._held(item)
-        state = checkpoint.state
-        if item.state is not None and state.generation != item.state.generation:
-            state = state.evolve(generation=item.state.generation)
-        now = self.clock.now()
-        try:
-            with self._where(f"checkpointing {item.instance_id!r}"):
-                await asyncio.gather(
-                    self._send_to_instances(checkpoint.orchestrator_messages, sender=(state.instance_id, state.execution_id)),
-                    self._activities.send_all(checkpoint.activity_messages),
-                )
-                await self._tracking.append_history(
-                    item.instance_id,
-                    state.execution_id,
-                    checkpoint.new_events,
-                    lock.snapshot,
-                    now,
-                    replace=checkpoint.new_execution or lock.new_execution,
-                )
-                row_etag = await self._write_row_after_history(state, lock.row_etag)
-        except Exception:
-            # Conflict or storage failure: nothing more of this episode is applied; the
-            # messages come back at once and the next episode reads fresh state.
-            self._cache.forget(item.instance_id)
-            self._release(item, lock)
-            await self._release_messages_after_failure(lock.messages)
-            raise
-        self._cache.put(item.instance_id, CachedInstance(state, row_etag, lock.snapshot))
-        self._release(item, lock)
-        await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
-        self._notify(item.instance_id)
 
-    async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
-        """Write the row; if it changed only because a start (from any process) wrote it for
-        this very execution, write again over the fresh row: the history already holds the
-        episode and the row must follow it."""
-        try:
-            return await self._tracking.write_instance(state, etag)
-        except ConcurrencyConflictError:
-            current, fresh_etag = await self._tracking.fetch_instance(state.instance_id, include_payloads=False)
-            if current is None or current.execution_id != state.execution_id:
-                raise
-            return await self._tracking.write_instance(state.evolve(generation=current.generation), fresh_etag)
+        async def send_outbound(sender: tuple[str, str | None]) -> None:
+            await asyncio.gather(
+                self._send_to_instances(checkpoint.orchestrator_messages, sender=sender),
+                self._activities.send_all(checkpoint.activity_messages),
+            )
 
-    async def _release_messages_after_failure(self, messages: Sequence[ReceivedMessage]) -> None:
-        try:
-            await self._hide_all(messages, 0)
-        except Exception:
-            log.exception("could not release %d messages; they reappear after their visibility timeout", len(messages))
+        await self._work.complete(item, checkpoint, send_outbound)
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
         """Messages become visible again after ``delay`` seconds (0: at once)."""
-        lock = self._held(item)
-        self._cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
-        self._release(item, lock)
-        await self._hide_all(lock.messages, delay)
+        await self._work.abandon(item, delay)
         self._local_enqueue(item.instance_id)
 
     async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
-        lock = self._held(item)
-        await self._hide_all(lock.messages, self.options.control_queue_visibility_timeout)
-
-    async def _hide_all(self, messages: Sequence[ReceivedMessage], seconds: float) -> None:
-        with self._where("releasing messages"):
-            await asyncio.gather(*(m.queue.hide(m, seconds) for m in messages))
+        await self._work.renew(item, self.options.control_queue_visibility_timeout)
 
     # -- activity work ---------------------------------------------------------------------
     async def lock_next_activity(self, timeout: float) -> ActivityWorkItem | None:

@@ -1,0 +1,194 @@
+"""Orchestration work items: lock an instance's buffered messages, checkpoint, abandon, renew.
+
+Reads are skipped when this process stored the instance last (``InstanceCache``); every
+write is ETag-guarded, so a stale read only costs a retry. Checkpoint order: outbound
+messages, history batch with the sentinel, instance row, then the consumed messages deleted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from ...core.clock import Clock
+from ...core.errors import ConcurrencyConflictError
+from ...core.model import InstanceState, OrchestrationCheckpoint
+from ..service import OrchestrationWorkItem
+from .instance_cache import CachedInstance, InstanceCache
+from .message_queue import ReceivedMessage
+from .sessions import SessionTable
+from .tracking_store import HistorySnapshot, TrackingStore
+from .work_filter import row_behind_history, select_messages, state_from_history
+
+log = logging.getLogger(__name__)
+SendOutbound = Callable[[tuple[str, str | None]], Awaitable[None]]
+
+
+@dataclass(slots=True, eq=False)
+class OrchestrationLock:
+    """The provider's lock token inside an OrchestrationWorkItem."""
+
+    messages: list[ReceivedMessage]
+    row_etag: str | None
+    snapshot: HistorySnapshot
+    new_execution: bool
+    released: bool = False
+
+
+class OrchestrationWork:
+    """Hands out one work item per instance and stores what its episode produced."""
+
+    def __init__(
+        self,
+        sessions: SessionTable,
+        tracking: TrackingStore,
+        clock: Clock,
+        where: Callable[[str], AbstractContextManager[None]],
+        notify: Callable[[str], None],
+    ) -> None:
+        self._sessions = sessions
+        self._tracking = tracking
+        self._clock = clock
+        self._where = where
+        self._notify = notify
+        self._locks: dict[str, OrchestrationLock] = {}
+        self.cache = InstanceCache()
+
+    def clear(self) -> None:
+        """Forget locks, buffered messages and cached state (stopping, hub deleted)."""
+        self._sessions.drop_all()
+        self._locks.clear()
+        self.cache.clear()
+
+    async def lock_next(self, timeout: float) -> OrchestrationWorkItem | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            taken = await self._sessions.take(max(0.0, deadline - loop.time()))
+            if taken is None:
+                return None
+            instance_id, messages = taken
+            try:
+                item = await self._open(instance_id, messages)
+            except Exception:
+                self._sessions.release(instance_id)
+                await self._release_messages_after_failure(messages)
+                raise
+            if item is not None:
+                return item
+            self._sessions.release(instance_id)
+
+    async def _open(self, instance_id: str, messages: list[ReceivedMessage]) -> OrchestrationWorkItem | None:
+        with self._where(f"loading instance {instance_id!r}"):
+            cached = self.cache.take(instance_id)
+            if cached is not None:
+                state, etag, snapshot = cached.state, cached.row_etag, cached.snapshot
+            else:
+                (state, etag), snapshot = await asyncio.gather(
+                    self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
+                )
+            selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
+            for message, reason in selection.dropped:
+                log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
+            await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))
+            if not selection.runnable:
+                await self._repair_row_if_behind(instance_id, state, etag, snapshot)
+                return None
+        lock = OrchestrationLock(selection.runnable, etag, snapshot, selection.new_execution)
+        self._locks[instance_id] = lock
+        return OrchestrationWorkItem(
+            instance_id=instance_id,
+            state=state,
+            past_events=[] if selection.new_execution else list(snapshot.events),
+            new_messages=[m.task_message for m in selection.runnable],
+            lock=lock,
+            dequeue_count=max(m.dequeue_count for m in selection.runnable),
+        )
+
+    async def _repair_row_if_behind(
+        self, instance_id: str, state: InstanceState | None, etag: str | None, snapshot: HistorySnapshot
+    ) -> None:
+        """A checkpoint stored its history but died before the row: bring the row up to date."""
+        if state is None or not row_behind_history(state, snapshot.execution_id, snapshot.events):
+            return
+        repaired = state_from_history(state, snapshot.events, self._clock.now())
+        log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
+        await self._tracking.write_instance(repaired, etag)
+        self._notify(instance_id)
+
+    def _held(self, item: OrchestrationWorkItem) -> OrchestrationLock:
+        lock = item.lock
+        if not isinstance(lock, OrchestrationLock) or lock.released or self._locks.get(item.instance_id) is not lock:
+            raise ConcurrencyConflictError(f"the lock on instance {item.instance_id!r} is no longer held")
+        return lock
+
+    def _release(self, item: OrchestrationWorkItem, lock: OrchestrationLock) -> None:
+        lock.released = True
+        if self._locks.get(item.instance_id) is lock:
+            del self._locks[item.instance_id]
+        self._sessions.release(item.instance_id)
+
+    async def complete(
+        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, send_outbound: SendOutbound
+    ) -> None:
+        lock = self._held(item)
+        state = checkpoint.state
+        if item.state is not None and state.generation != item.state.generation:
+            state = state.evolve(generation=item.state.generation)
+        try:
+            with self._where(f"checkpointing {item.instance_id!r}"):
+                await send_outbound((state.instance_id, state.execution_id))
+                await self._tracking.append_history(
+                    item.instance_id,
+                    state.execution_id,
+                    checkpoint.new_events,
+                    lock.snapshot,
+                    self._clock.now(),
+                    replace=checkpoint.new_execution or lock.new_execution,
+                )
+                row_etag = await self._write_row_after_history(state, lock.row_etag)
+        except Exception:
+            # Conflict or storage failure: nothing more of this episode is applied; the
+            # messages come back at once and the next episode reads fresh state.
+            self.cache.forget(item.instance_id)
+            self._release(item, lock)
+            await self._release_messages_after_failure(lock.messages)
+            raise
+        self.cache.put(item.instance_id, CachedInstance(state, row_etag, lock.snapshot))
+        self._release(item, lock)
+        with self._where(f"deleting the messages {item.instance_id!r} consumed"):
+            await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+        self._notify(item.instance_id)
+
+    async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
+        """Write the row; if it changed only because a start (from any process) wrote it for
+        this very execution, write again over the fresh row: the history already holds the
+        episode and the row must follow it."""
+        try:
+            return await self._tracking.write_instance(state, etag)
+        except ConcurrencyConflictError:
+            current, fresh_etag = await self._tracking.fetch_instance(state.instance_id, include_payloads=False)
+            if current is None or current.execution_id != state.execution_id:
+                raise
+            return await self._tracking.write_instance(state.evolve(generation=current.generation), fresh_etag)
+
+    async def abandon(self, item: OrchestrationWorkItem, delay: float) -> None:
+        lock = self._held(item)
+        self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
+        self._release(item, lock)
+        await self._hide_all(lock.messages, delay)
+
+    async def renew(self, item: OrchestrationWorkItem, visibility_timeout: float) -> None:
+        await self._hide_all(self._held(item).messages, visibility_timeout)
+
+    async def _hide_all(self, messages: Sequence[ReceivedMessage], seconds: float) -> None:
+        with self._where("releasing messages"):
+            await asyncio.gather(*(m.queue.hide(m, seconds) for m in messages))
+
+    async def _release_messages_after_failure(self, messages: Sequence[ReceivedMessage]) -> None:
+        try:
+            await self._hide_all(messages, 0)
+        except Exception:
+            log.exception("could not release %d messages; they reappear after their visibility timeout", len(messages))
