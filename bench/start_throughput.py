@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--serve", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=2000, help="measured starts per run")
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=2, help="runs per side; the best is kept")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per side and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
     if args.serve == "ours":
@@ -151,28 +152,31 @@ def main() -> None:
     logging.getLogger("durabletask-client").setLevel(logging.WARNING)
     logging.disable(logging.INFO)
 
-    best: dict[tuple[str, int], float] = {}
-    cpu_ms: dict[tuple[str, int], float] = {}
-    for threads in args.concurrency:
-        for _ in range(args.rounds):
-            # Alternate sides within a round so machine noise hits both alike.
-            for side in SIDES:
+    rates: dict[tuple[str, int], list[float]] = {}
+    cpu_ms: dict[tuple[str, int], list[float]] = {}
+    for round_no in range(args.rounds):
+        for threads in args.concurrency:
+            # Alternate which side goes first so drifting machine load hits both alike.
+            for side in SIDES if round_no % 2 == 0 else SIDES[::-1]:
                 sidecar = Sidecar(side)
                 try:
                     rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
                 finally:
                     sidecar.close()
-                key = (side, threads)
-                if rate > best.get(key, 0.0):
-                    best[key], cpu_ms[key] = rate, ms
+                rates.setdefault((side, threads), []).append(rate)
+                cpu_ms.setdefault((side, threads), []).append(ms)
 
-    print(f"StartInstance throughput, {args.count} starts per run, best of {args.rounds} (calls/s)")
-    print(f"{'callers':>8} {'ours':>10} {'durabletask.testing':>20} {'ours/theirs':>12}"
-          f"   sidecar CPU ms/start ours | theirs")
+    print(f"StartInstance throughput: {args.count} starts per run, {args.rounds} rounds, "
+          "best run per side (calls/s), median of the per-round ratios")
+    print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'best ratio':>11} {'median ratio':>13}"
+          f"   median sidecar CPU ms/start ours | theirs")
     for threads in args.concurrency:
-        ours, theirs = best[("ours", threads)], best[("theirs", threads)]
-        print(f"{threads:>8} {ours:>10.0f} {theirs:>20.0f} {ours / theirs:>12.2f}"
-              f"   {cpu_ms[('ours', threads)]:>10.3f} | {cpu_ms[('theirs', threads)]:.3f}")
+        ours, theirs = rates[("ours", threads)], rates[("theirs", threads)]
+        paired = [o / t for o, t in zip(ours, theirs)]
+        print(f"{threads:>8} {max(ours):>8.0f} {max(theirs):>20.0f} {max(ours) / max(theirs):>11.2f}"
+              f" {statistics.median(paired):>13.2f}"
+              f"   {statistics.median(cpu_ms[('ours', threads)]):>10.3f} | "
+              f"{statistics.median(cpu_ms[('theirs', threads)]):.3f}")
 
 
 if __name__ == "__main__":

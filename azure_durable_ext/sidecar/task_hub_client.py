@@ -5,7 +5,7 @@ it only builds the right event, wraps it in a TaskMessage and hands it to the se
 """
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -18,8 +18,13 @@ from ..storage.service import OrchestrationService
 
 
 def new_execution_id() -> str:
-    """A new execution id: a GUID in "N" format, as TaskHubClient makes them."""
-    return uuid.uuid4().hex
+    """A new execution id: a random (version 4) GUID in "N" format, as TaskHubClient makes
+    them. Built from 16 random bytes directly: uuid.UUID's constructor is most of the cost
+    of uuid4(), and this runs on every start."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 class TaskHubClient:
