@@ -2,7 +2,8 @@
 from .azurite import AzuriteProcess, ensure_development_storage
 from .connection import StorageAccount, parse_connection_string
 from .operations import StorageOperationCounter
-from .service import AzureStorageOrchestrationService, abandon_backoff
+from .orchestration_work import abandon_backoff
+from .service import AzureStorageOrchestrationService
 
 __all__ = [
     "AzureStorageOrchestrationService",

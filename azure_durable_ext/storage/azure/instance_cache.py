@@ -41,6 +41,13 @@ class InstanceCache:
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
+    def put_if_absent(self, instance_id: str, entry: CachedInstance) -> bool:
+        """Add ``entry`` unless one exists (an episode may have stored a newer one first)."""
+        if instance_id in self._entries:
+            return False
+        self.put(instance_id, entry)
+        return True
+
     def forget(self, instance_id: str) -> None:
         self._entries.pop(instance_id, None)
 

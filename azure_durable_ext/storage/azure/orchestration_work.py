@@ -93,6 +93,9 @@ class OrchestrationWork:
             for message, reason in selection.dropped:
                 log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
             await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))
+            for message, reason in selection.deferred:
+                log.info("deferring start message %s for %r: %s", message.message_id, instance_id, reason)
+                await self._defer(message)
             if not selection.runnable:
                 await self._repair_row_if_behind(instance_id, state, etag, snapshot)
                 return None
@@ -106,6 +109,12 @@ class OrchestrationWork:
             lock=lock,
             dequeue_count=max(m.dequeue_count for m in selection.runnable),
         )
+
+    async def _defer(self, message: ReceivedMessage) -> None:
+        try:
+            await message.queue.hide(message, abandon_backoff(message.dequeue_count))
+        except ConcurrencyConflictError:
+            log.debug("deferred message %s is gone (its start deleted it)", message.message_id)
 
     async def _repair_row_if_behind(
         self, instance_id: str, state: InstanceState | None, etag: str | None, snapshot: HistorySnapshot
@@ -134,9 +143,7 @@ class OrchestrationWork:
         self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, send_outbound: SendOutbound
     ) -> None:
         lock = self._held(item)
-        state = checkpoint.state
-        if item.state is not None and state.generation != item.state.generation:
-            state = state.evolve(generation=item.state.generation)
+        state = _with_stored_generation(checkpoint.state, item, lock)
         try:
             with self._where(f"checkpointing {item.instance_id!r}"):
                 await send_outbound((state.instance_id, state.execution_id))
@@ -192,3 +199,19 @@ class OrchestrationWork:
             await self._hide_all(messages, 0)
         except Exception:
             log.exception("could not release %d messages; they reappear after their visibility timeout", len(messages))
+
+
+def abandon_backoff(dequeue_count: int) -> float:
+    """DurableTask.AzureStorage's abandon delay: min(2^dequeueCount, 600) seconds."""
+    return float(min(2 ** min(dequeue_count, 10), 600))
+
+
+def _with_stored_generation(state: InstanceState, item: OrchestrationWorkItem, lock: OrchestrationLock) -> InstanceState:
+    """Generation is the provider's: kept across episodes and continue-as-new, previous + 1
+    when a start replaces an older execution's row."""
+    if item.state is None:
+        return state
+    generation = item.state.generation
+    if lock.new_execution and item.state.execution_id != state.execution_id:
+        generation += 1
+    return state if state.generation == generation else state.evolve(generation=generation)

@@ -36,9 +36,11 @@ from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
 from .orchestration_work import OrchestrationWork
 from .sessions import SessionTable
-from .tracking_store import TrackingStore
+from .instance_cache import CachedInstance
+from .tracking_store import HistorySnapshot, TrackingStore
 
 log = logging.getLogger(__name__)
+_CREATE_ATTEMPTS = 4
 
 
 class AzureStorageOrchestrationService(OrchestrationService):
@@ -160,36 +162,55 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     # -- client operations ----------------------------------------------------------------
     async def create_instance(self, start: TaskMessage, dedupe_statuses: frozenset[OrchestrationStatus]) -> None:
-        """Section 9 of the documented path: read, dedupe, enqueue the start, write Pending.
-
-        If the row write loses a race, the start message just sent is deleted again; if this
-        process dies in between, the orphan rule in ``work_filter`` decides.
+        """The documented create (enqueue the start, then write the row as Pending), with the
+        read moved after the first write: a new instance id costs one queue send and one row
+        insert. Only when the row exists is it read, for dedupe and Generation, and the start
+        message deleted again if the start is refused. ``work_filter`` decides what a poller
+        does with a start message whose row is not written yet (or never will be).
         """
         if start.event.WhichOneof("eventType") != "executionStarted":
             raise InvalidArgumentError("create_instance needs an executionStarted message")
         await self._ready()
+        self._work.cache.forget(start.instance_id)
+        state = self._pending_state(start)
+        queue = self._control[self.names.partition_of(start.instance_id)]
         with self._where(f"starting instance {start.instance_id!r}"):
-            previous, etag = await self._tracking.fetch_instance(start.instance_id, include_payloads=False)
-            if previous is not None and previous.status in dedupe_statuses:
-                raise InstanceAlreadyExistsError(start.instance_id)
-            state = self._pending_state(start, previous)
-            self._work.cache.forget(start.instance_id)
-            queue = self._control[self.names.partition_of(start.instance_id)]
             sent = await queue.send(
                 MessageData(message=start), visible_at=start.visible_at or state.scheduled_start_at, now=self.clock.now()
             )
             try:
-                await self._tracking.write_instance(state, etag)
-            except ConcurrencyConflictError:
+                inserted_etag = await self._write_pending_row(state, dedupe_statuses)
+            except BaseException:
                 await queue.delete(sent)
-                current, _ = await self._tracking.fetch_instance(start.instance_id, include_payloads=False)
-                if current is not None and current.status in dedupe_statuses:
-                    raise InstanceAlreadyExistsError(start.instance_id) from None
                 raise
+        if inserted_etag is not None and not self._sessions.is_locked(start.instance_id):
+            # A brand-new instance: its first episode in this process needs no reads (unless
+            # a poller already took the start: then its episode's entry must win).
+            self._work.cache.put_if_absent(start.instance_id, CachedInstance(state, inserted_etag, HistorySnapshot()))
         self._local_enqueue(start.instance_id)
         self._notify(start.instance_id)
 
-    def _pending_state(self, start: TaskMessage, previous: InstanceState | None) -> InstanceState:
+    async def _write_pending_row(
+        self, state: InstanceState, dedupe_statuses: frozenset[OrchestrationStatus]
+    ) -> str | None:
+        """Write the Pending row; returns its ETag when it was a first insert (no row before)."""
+        etag: str | None = None
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                new_etag = await self._tracking.write_instance(state, etag)
+                return new_etag if attempt == 0 else None
+            except ConcurrencyConflictError:
+                previous, etag = await self._tracking.fetch_instance(state.instance_id, include_payloads=False)
+            if previous is not None and previous.execution_id == state.execution_id:
+                return None  # a poller already ran this very start and wrote its row
+            if previous is not None and previous.status in dedupe_statuses:
+                raise InstanceAlreadyExistsError(state.instance_id)
+            state = state.evolve(generation=0 if previous is None else previous.generation + 1)
+        raise ConcurrencyConflictError(
+            f"instance {state.instance_id!r} kept changing while it was being started ({_CREATE_ATTEMPTS} attempts)"
+        )
+
+    def _pending_state(self, start: TaskMessage) -> InstanceState:
         started = start.event.executionStarted
         now = self.clock.now()
         return InstanceState(
@@ -204,7 +225,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             scheduled_start_at=(
                 from_timestamp(started.scheduledStartTimestamp) if started.HasField("scheduledStartTimestamp") else None
             ),
-            generation=0 if previous is None else previous.generation + 1,
+            generation=0,
             tags=dict(started.tags),
             parent_instance_id=(
                 started.parentInstance.orchestrationInstance.instanceId if started.HasField("parentInstance") else None
@@ -365,7 +386,3 @@ class AzureStorageOrchestrationService(OrchestrationService):
         with self._where("renewing an activity lock"):
             await self._activities.renew(item)
 
-
-def abandon_backoff(dequeue_count: int) -> float:
-    """DurableTask.AzureStorage's abandon delay: min(2^dequeueCount, 600) seconds."""
-    return float(min(2 ** min(dequeue_count, 10), 600))

@@ -2,14 +2,18 @@
 
 Decided per instance from its row, its stored history and the batch:
 
-- ExecutionStarted for execution X:
-  * no instance row: run it (a sub-orchestration start, or a client start whose row write
-    never happened) and start a fresh history;
+- ExecutionStarted for execution X (a start enqueues X before it writes the row):
+  * no instance row: run it (a sub-orchestration start, a start whose row write is in
+    flight, or one whose process died before writing the row) with a fresh history;
   * the row names X: run it, unless the history already holds X's start (a duplicate);
-  * the row names another execution Y that is still Pending: drop X (a later start of the
-    same id replaced it);
-  * the row names Y that ran already: X is newer than Y's row only when a start crashed
-    between enqueueing and writing the row: run it (new execution); otherwise drop it.
+  * the row names another execution Y created at or after X was sent: drop X (a later
+    start of the same id won);
+  * the row names Y created before X was sent and Y has finished: run X as a new
+    execution (a start over a finished instance, in flight or orphaned by a crash);
+  * the row names Y created before X was sent and Y has not finished: defer X (hide it
+    with the abandon backoff). The start that sent X is probably still deciding (it deletes
+    X if the dedupe policy refuses it, or replaces the row); once X has been deferred
+    ``ORPHAN_DEFERRALS`` times it is an orphan of a crashed start and runs.
   Only the first runnable start of a batch runs; other starts are dropped as duplicates.
 - Other messages: dropped when they name an execution other than the one that will run,
   and results (task, sub-orchestration, timer) whose id already has a result in the
@@ -40,6 +44,7 @@ _RESULT_KINDS = {
 class Selection:
     runnable: list[ReceivedMessage] = field(default_factory=list)
     dropped: list[tuple[ReceivedMessage, str]] = field(default_factory=list)
+    deferred: list[tuple[ReceivedMessage, str]] = field(default_factory=list)
     new_execution: bool = False
     execution_id: str | None = None
 
@@ -53,21 +58,26 @@ def _result_key(event: pb.HistoryEvent) -> tuple[str, int] | None:
     return group, int(getattr(getattr(event, kind), attr))
 
 
+#: How often a start newer than an unfinished instance is deferred before it runs anyway.
+ORPHAN_DEFERRALS = 4
+RUN, DROP, DEFER = "run", "drop", "defer"
+
+
 def _start_verdict(
-    message: TaskMessage, state: InstanceState | None, history_execution: str | None, history: list[pb.HistoryEvent]
-) -> tuple[bool, str]:
-    execution = message.execution_id or message.event.executionStarted.orchestrationInstance.executionId.value
+    message: ReceivedMessage, state: InstanceState | None, history_execution: str | None, history: list[pb.HistoryEvent]
+) -> tuple[str, str]:
+    task = message.task_message
+    execution = task.execution_id or task.event.executionStarted.orchestrationInstance.executionId.value
     if state is None:
-        return True, ""
+        return RUN, ""
     if state.execution_id == execution:
         started = history_execution == execution and any(e.HasField("executionStarted") for e in history)
-        return (False, "duplicate start: the history already holds it") if started else (True, "")
-    if state.status is OrchestrationStatus.PENDING:
-        return False, f"superseded by the start of execution {state.execution_id}"
-    sent_at = timestamp_to_datetime(message.event.timestamp)
-    if sent_at > state.created_at:
-        return True, ""
-    return False, f"older than the current execution {state.execution_id}"
+        return (DROP, "duplicate start: the history already holds it") if started else (RUN, "")
+    if timestamp_to_datetime(task.event.timestamp) <= state.created_at:
+        return DROP, f"superseded by the later start of execution {state.execution_id}"
+    if state.status.is_terminal or message.dequeue_count > ORPHAN_DEFERRALS:
+        return RUN, ""
+    return DEFER, f"execution {state.execution_id} is {state.status}; the start that sent this may still replace it"
 
 
 def select_messages(
@@ -76,14 +86,16 @@ def select_messages(
     history_execution: str | None,
     history: list[pb.HistoryEvent],
 ) -> Selection:
-    """Split a batch into messages to run and messages to drop (with the reason)."""
+    """Split a batch into messages to run, to drop and to defer (with the reasons)."""
     sel = Selection()
     start: ReceivedMessage | None = None
     for m in messages:
         if m.task_message.event.HasField("executionStarted"):
-            ok, why = _start_verdict(m.task_message, state, history_execution, history)
-            if ok and start is None:
+            verdict, why = _start_verdict(m, state, history_execution, history)
+            if verdict == RUN and start is None:
                 start = m
+            elif verdict == DEFER:
+                sel.deferred.append((m, why))
             else:
                 sel.dropped.append((m, why or "a second start in one batch"))
     if start is not None:

@@ -18,7 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 from helpers import LOCK_TIMEOUT, episode, kinds, start_message, task_completed, task_scheduled  # noqa: E402
 
 from azure_durable_ext.config import HostConfig  # noqa: E402
-from azure_durable_ext.core.errors import ConcurrencyConflictError, ConfigurationError, StorageUnavailableError  # noqa: E402
+from azure_durable_ext.core.errors import (  # noqa: E402
+    ConcurrencyConflictError,
+    ConfigurationError,
+    InstanceAlreadyExistsError,
+    StorageUnavailableError,
+)
 from azure_durable_ext.core.model import TaskMessage  # noqa: E402
 from azure_durable_ext.core.options import AzureStorageOptions, DurableTaskOptions  # noqa: E402
 from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus  # noqa: E402
@@ -232,11 +237,43 @@ async def test_a_newer_orphan_start_after_a_finished_execution_starts_over(
 
 
 # -- efficiency and dev storage ----------------------------------------------------------------
-async def test_a_start_costs_one_read_one_send_and_one_write(azure_service: AzureStorageOrchestrationService) -> None:
+def _without_polls(service: AzureStorageOrchestrationService) -> dict[str, int]:
+    """Operation counts of the test's own calls (background pollers also receive)."""
+    return {k: v for k, v in service.counter.snapshot().items() if k != "queue.receive"}
+
+
+async def test_a_new_instance_costs_one_send_and_one_insert(azure_service: AzureStorageOrchestrationService) -> None:
     await azure_service.create_instance(start_message("warm"), RUNNING_STATES)
     azure_service.counter.reset()
     await azure_service.create_instance(start_message("counted"), RUNNING_STATES)
-    assert azure_service.counter.snapshot() == {"table.get": 1, "queue.send": 1, "table.insert": 1}
+    assert _without_polls(azure_service) == {"queue.send": 1, "table.insert": 1}
+
+
+async def test_a_refused_start_leaves_no_message_behind(azure_service: AzureStorageOrchestrationService) -> None:
+    first = start_message("once")
+    await azure_service.create_instance(first, RUNNING_STATES)
+    azure_service.counter.reset()
+    with pytest.raises(InstanceAlreadyExistsError):
+        await azure_service.create_instance(start_message("once"), RUNNING_STATES)
+    assert _without_polls(azure_service) == {"queue.send": 1, "table.insert": 1, "table.get": 1, "queue.delete": 1}
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and [m.execution_id for m in item.new_messages] == [first.execution_id]
+    await azure_service.complete_orchestration(item, episode(item))
+    assert await azure_service.lock_next_orchestration(1.0) is None
+
+
+async def test_a_restart_over_a_finished_instance_reads_once_and_replaces(
+    azure_service: AzureStorageOrchestrationService,
+) -> None:
+    await azure_service.create_instance(start_message("re"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item, status=OrchestrationStatus.COMPLETED))
+    azure_service.counter.reset()
+    await azure_service.create_instance(start_message("re"), RUNNING_STATES)
+    assert _without_polls(azure_service) == {"queue.send": 1, "table.insert": 1, "table.get": 1, "table.replace": 1}
+    state = await azure_service.get_instance("re")
+    assert state is not None and state.generation == 1 and state.status is OrchestrationStatus.PENDING
 
 
 async def test_an_episode_writes_history_in_one_batch(azure_service: AzureStorageOrchestrationService) -> None:
