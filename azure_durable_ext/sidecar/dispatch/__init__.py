@@ -17,7 +17,7 @@ from .activity_dispatcher import ActivityDispatcher
 from .in_process import InProcessActivityRunner, InProcessOrchestrationRunner
 from .orchestration_dispatcher import OrchestrationDispatcher
 from .runners import ActivityOutcome, ActivityRunner, OrchestrationRunner, RunnerOutcome
-from .work_item_streams import WorkerActivityRunner, WorkerOrchestrationRunner, WorkItemStreams
+from .work_item_streams import HEALTH_PING_INTERVAL, WorkerActivityRunner, WorkerOrchestrationRunner, WorkItemStreams
 
 __all__ = [
     "ActivityDispatcher",
@@ -64,13 +64,14 @@ def create_dispatchers(
     extra_orchestration_runners: Sequence[OrchestrationRunner] = (),
     extra_activity_runners: Sequence[ActivityRunner] = (),
     poll_timeout: float = 1.0,
+    health_ping_interval: float = HEALTH_PING_INTERVAL,
 ) -> HubDispatchers:
     """Dispatchers for ``hub``: the in-process ``registry`` (when given, with ``versioning``,
     default: the hub's host.json versioning) first, then ``extra_*_runners``, then workers
     connected through GetWorkItems. Concurrency limits are the hub's
     maxConcurrentOrchestratorFunctions / maxConcurrentActivityFunctions."""
     options = hub.options
-    streams = WorkItemStreams()
+    streams = WorkItemStreams(health_ping_interval=health_ping_interval)
     orchestration_runners: list[OrchestrationRunner] = []
     activity_runners: list[ActivityRunner] = []
     closers: list[InProcessActivityRunner] = []

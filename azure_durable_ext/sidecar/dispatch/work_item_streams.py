@@ -95,6 +95,7 @@ class WorkItemStreams:
         self._connections: list[WorkerConnection] = []
         self._pending: dict[str, _Pending] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        self._declined: dict[str, set[WorkerConnection]] = {}
         self._token_prefix = secrets.token_hex(4)
         self._counter = itertools.count(1)
         self._ids = itertools.count(1)
@@ -131,6 +132,8 @@ class WorkItemStreams:
             if pending is not None and not pending.future.done():
                 pending.future.set_result(None)
         conn.tokens.clear()
+        for declined in self._declined.values():
+            declined.discard(conn)
         log.info("worker %s disconnected", conn.worker_id)
         self._notify()
 
@@ -168,14 +171,19 @@ class WorkItemStreams:
     def can_run(self, kind: Kind, name: str, version: str | None) -> bool:
         return any(c.accepts(kind, name, version) for c in self._connections)
 
-    async def _choose(self, kind: Kind, name: str, version: str | None) -> WorkerConnection | None:
+    async def _choose(
+        self, kind: Kind, name: str, version: str | None, instance_id: str | None = None
+    ) -> WorkerConnection | None:
         """The matching worker with the most free capacity, waiting while all are busy;
         None when no connected worker matches."""
         while True:
             matching = [c for c in self._connections if c.accepts(kind, name, version)]
             if not matching:
                 return None
-            best = max(matching, key=lambda c: c.free(kind))
+            declined = self._declined.get(instance_id, ()) if instance_id is not None else ()
+            # Prefer workers that have not given this item back (a versioning REJECT on
+            # one worker should not keep it away from another that can run it).
+            best = max(matching, key=lambda c: (c not in declined, c.free(kind)))
             if best.free(kind) > 0:
                 return best
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -183,7 +191,7 @@ class WorkItemStreams:
             await waiter
 
     async def _send(self, kind: Kind, name: str, version: str | None, instance_id: str, item: pb.WorkItem) -> object:
-        conn = await self._choose(kind, name, version)
+        conn = await self._choose(kind, name, version, instance_id if kind == "orchestration" else None)
         if conn is None:
             return None
         token = f"{self._token_prefix}-{next(self._counter)}"
@@ -247,6 +255,8 @@ class WorkItemStreams:
         pending = self._take(kind, token, response.instanceId or None)
         if pending is None:
             return False
+        if kind == "orchestration":
+            self._declined.pop(pending.instance_id, None)
         pending.future.set_result(response)
         return True
 
@@ -256,6 +266,8 @@ class WorkItemStreams:
         pending = self._take(kind, token, None)
         if pending is None:
             return False
+        if kind == "orchestration":
+            self._declined.setdefault(pending.instance_id, set()).add(pending.connection)
         pending.future.set_result("abandon")
         return True
 
