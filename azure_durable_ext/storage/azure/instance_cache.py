@@ -9,6 +9,7 @@ fresh reads.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...core.model import InstanceState
@@ -50,6 +51,11 @@ class InstanceCache:
 
     def forget(self, instance_id: str) -> None:
         self._entries.pop(instance_id, None)
+
+    def forget_where(self, predicate: Callable[[str], bool]) -> None:
+        """Forget every instance whose id matches (e.g. of a partition no longer owned)."""
+        for instance_id in [i for i in self._entries if predicate(i)]:
+            del self._entries[instance_id]
 
     def clear(self) -> None:
         self._entries.clear()

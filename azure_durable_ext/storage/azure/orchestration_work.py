@@ -85,11 +85,14 @@ class OrchestrationWork:
             cached = self.cache.take(instance_id)
             if cached is not None:
                 state, etag, snapshot = cached.state, cached.row_etag, cached.snapshot
-            else:
+                selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
+                if selection.dropped or selection.deferred:
+                    cached = None  # never drop a message on cached knowledge: check afresh
+            if cached is None:
                 (state, etag), snapshot = await asyncio.gather(
                     self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
                 )
-            selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
+                selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
             for message, reason in selection.dropped:
                 log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
             await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))

@@ -126,6 +126,9 @@ class AzureStorageOrchestrationService(OrchestrationService):
     async def set_owned_partitions(self, partitions: frozenset[int]) -> None:
         """Poll exactly these control queues from now on (a partition manager's decision)."""
         self.owned_partitions = frozenset(partitions)
+        if self._resources is not None:
+            # Another process may run those instances now: what this one cached goes stale.
+            self._work.cache.forget_where(lambda iid: self.names.partition_of(iid) not in partitions)
         for p, poller in list(self._pollers.items()):
             if p not in partitions:
                 await poller.stop()

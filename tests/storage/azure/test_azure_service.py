@@ -427,3 +427,24 @@ async def test_a_crash_between_history_and_row_writes_is_repaired(azurite: Azuri
             await survivor.delete_task_hub()
         finally:
             await survivor.stop()
+
+
+async def test_messages_are_never_dropped_on_stale_cached_knowledge(azure_service: AzureStorageOrchestrationService) -> None:
+    await azure_service.create_instance(start_message("stale"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item))
+    remembered = azure_service._work.cache.take("stale")
+    assert remembered is not None
+    restart = start_message("stale")
+    await azure_service.create_instance(restart, frozenset())
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item))
+    # As if another process had run the restart: this one still remembers the old execution.
+    azure_service._work.cache.put("stale", remembered)
+    await azure_service.send_messages([TaskMessage("stale", restart.execution_id, task_completed(0))])
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and kinds([m.event for m in item.new_messages]) == ["taskCompleted"]
+    assert item.state is not None and item.state.execution_id == restart.execution_id
+    await azure_service.complete_orchestration(item, episode(item))
