@@ -10,6 +10,7 @@ import click
 
 from ..config import HostConfig, load_host_config
 from ..core.errors import ConfigurationError, DurableError
+from ..sidecar.dispatch.hosting import build_sidecar_host
 from ..sidecar.host import SidecarHost, run_host_loop
 from ..sidecar.hub import TaskHub, TaskHubRegistry
 from ..storage.factory import STORAGE_KINDS, create_service
@@ -29,7 +30,7 @@ CONFIG_ERROR_EXIT = 2
               help="Function app folder (host.json, local.settings.json).")
 @click.option("--hub", default=None, help="Task hub name (overrides hubName).")
 def sidecar(port: int, storage: str, host_json: Path | None, app_dir: Path | None, hub: str | None) -> None:
-    """Run the Durable Task sidecar (client RPCs) until interrupted."""
+    """Run the Durable Task sidecar (client and worker RPCs) until interrupted."""
     try:
         config = load_host_config(app_dir, host_json=host_json, hub_name=hub)
         host = build_host(config, storage, port)
@@ -44,10 +45,11 @@ def sidecar(port: int, storage: str, host_json: Path | None, app_dir: Path | Non
 
 
 def build_host(config: HostConfig, storage: str, port: int) -> SidecarHost:
-    """The sidecar for one task hub on ``storage``."""
+    """The sidecar for one task hub on ``storage``: client RPCs, and dispatchers that hand
+    orchestrations and activities to workers connected through GetWorkItems."""
     service = create_service(storage, config)
     hub = TaskHub.create(config.durable, service)
-    return SidecarHost(TaskHubRegistry([hub]), port=port)
+    return build_sidecar_host(TaskHubRegistry([hub]), port=port)
 
 
 async def serve(host: SidecarHost, storage: str) -> None:

@@ -103,3 +103,35 @@ def test_port_in_use_is_a_clear_error(sidecar_process: tuple[subprocess.Popen[st
     _, port = sidecar_process
     result = _run("sidecar", "--port", str(port))
     assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_official_worker_runs_a_versioned_orchestration_through_the_cli_sidecar(
+    sidecar_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    from durabletask import task
+    from durabletask.worker import TaskHubGrpcWorker
+
+    def greet(ctx: task.ActivityContext, name: str) -> str:
+        return f"Hello {name}"
+
+    def hello_orchestration(ctx: task.OrchestrationContext, name: str):  # type: ignore[no-untyped-def]
+        greeting = yield ctx.call_activity(greet, input=name)
+        return greeting
+
+    _, port = sidecar_process
+    address = f"127.0.0.1:{port}"
+    worker = TaskHubGrpcWorker(host_address=address)
+    worker.add_orchestrator(hello_orchestration)
+    worker.add_activity(greet)
+    worker.start()
+    try:
+        with TaskHubGrpcClient(host_address=address) as client:
+            instance_id = client.schedule_new_orchestration(hello_orchestration, input="Tokyo", version="1.2.0")
+            state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+            assert state is not None and state.runtime_status == OrchestrationStatus.COMPLETED
+            assert json.loads(state.serialized_output) == "Hello Tokyo"
+            history = client.get_orchestration_history(instance_id)
+            (started,) = [e for e in history if type(e).__name__ == "ExecutionStartedEvent"]
+            assert started.version == "1.2.0"
+    finally:
+        worker.stop()
