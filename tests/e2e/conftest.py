@@ -41,19 +41,33 @@ class SidecarFactory:
         options: DurableTaskOptions | None = None,
     ) -> BackgroundSidecar:
         options = options or DurableTaskOptions(hub_name=hub_name or unique_hub_name("E"))
+        sidecar = BackgroundSidecar(self.host_maker(options, registry=registry, versioning=versioning)).start()
+        self._started.append(sidecar)
+        return sidecar
+
+    def host_maker(
+        self,
+        options: DurableTaskOptions,
+        *,
+        registry: Registry | None = None,
+        versioning: VersioningOptions | None = None,
+        same_storage_as: BackgroundSidecar | None = None,
+    ) -> Callable[[], Any]:
+        """Builds a host for hub ``options.hub_name``; ``same_storage_as`` reuses another
+        sidecar's in-memory storage (Azure storage is shared through the hub name)."""
         azurite_process = self._request.getfixturevalue("azurite") if self.kind == "azure" else None
 
         def make_host() -> Any:
             if azurite_process is not None:
                 service = make_azure_service(azurite_process, hub_name=options.hub_name)
+            elif same_storage_as is not None and same_storage_as.host is not None:
+                service = same_storage_as.host.hubs.default.service
             else:
                 service = InMemoryOrchestrationService()
             hub = TaskHub.create(options, service)
             return build_sidecar_host(TaskHubRegistry([hub]), registry=registry, versioning=versioning, poll_timeout=0.5)
 
-        sidecar = BackgroundSidecar(make_host).start()
-        self._started.append(sidecar)
-        return sidecar
+        return make_host
 
     def stop_all(self) -> None:
         while self._started:

@@ -20,8 +20,8 @@ def env(make_sidecar: Any, workers: Any, client_for: Any) -> Any:
     return client_for(sidecar.address)
 
 
-def finish(client: Any, instance_id: str) -> Any:
-    state = client.wait_for_orchestration_completion(instance_id, timeout=WAIT)
+def finish(client: Any, instance_id: str, timeout: float = WAIT) -> Any:
+    state = client.wait_for_orchestration_completion(instance_id, timeout=timeout)
     assert state is not None, f"{instance_id} did not finish"
     return state
 
@@ -85,9 +85,17 @@ def test_continue_as_new(env: Any) -> None:
     assert state.get_input() == 3
 
 
-def test_retries(env: Any) -> None:
+def test_retries(env: Any, make_sidecar: Any, request: pytest.FixtureRequest) -> None:
+    if make_sidecar.kind == "azure":
+        request.applymarker(pytest.mark.xfail(
+            reason="the Azure provider's work filter drops the retried attempt's result as a "
+            "duplicate: the durabletask worker reuses the action id for a retry, so one task id "
+            "can be scheduled (and answered) more than once",
+            raises=TimeoutError,
+            strict=True,
+        ))
     key = f"retry-{time.monotonic_ns()}"
-    state = finish(env, env.schedule_new_orchestration(with_retries, input=key))
+    state = finish(env, env.schedule_new_orchestration(with_retries, input=key), timeout=10)
     assert state.get_output() == "ok after 3"
 
 

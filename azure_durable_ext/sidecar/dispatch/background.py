@@ -56,6 +56,19 @@ class BackgroundSidecar:
         self.call(start)
         return self
 
+    def replace_host(self, make_host: Callable[[], SidecarHost]) -> None:
+        """Stop the host and start another on the same loop ("the app restarted"): state
+        the first host's storage object keeps (the in-memory provider) carries over."""
+        old = self.host
+
+        async def swap() -> None:
+            if old is not None:
+                await old.stop(self._stop_grace)
+            self.host = make_host()
+            await self.host.start()
+
+        self.call(swap, timeout=60.0)
+
     def stop(self) -> None:
         """Stop the host, then the loop and its thread. Idempotent."""
         if not self._thread.is_alive():
