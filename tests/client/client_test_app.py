@@ -29,3 +29,11 @@ def flaky_activity(ctx: task.ActivityContext, key: str) -> str:
 def flaky(ctx: task.OrchestrationContext, key: str) -> Any:
     result = yield ctx.call_activity(flaky_activity, input=key)
     return result
+
+
+def register_app(worker: Any) -> Any:
+    """Register every orchestrator and activity above on a durabletask worker."""
+    for orchestrator in (hello, wait_for_go, flaky):
+        worker.add_orchestrator(orchestrator)
+    worker.add_activity(flaky_activity)
+    return worker

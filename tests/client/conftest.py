@@ -15,7 +15,7 @@ from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSideca
 from durabletask.testing import InMemoryOrchestrationBackend
 from durabletask.worker import TaskHubGrpcWorker
 
-from client_test_app import flaky, flaky_activity, hello, wait_for_go
+from client_test_app import register_app
 
 T = TypeVar("T")
 
@@ -109,11 +109,7 @@ def eventually() -> Callable[..., Awaitable[Any]]:
 
 @pytest.fixture
 def worker(sidecar: InMemorySidecar) -> Iterator[TaskHubGrpcWorker]:
-    w = TaskHubGrpcWorker(host_address=sidecar.address)
-    w.add_orchestrator(hello)
-    w.add_orchestrator(wait_for_go)
-    w.add_orchestrator(flaky)
-    w.add_activity(flaky_activity)
+    w = register_app(TaskHubGrpcWorker(host_address=sidecar.address))
     w.start()
     try:
         yield w

@@ -16,7 +16,7 @@ from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
 from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
 from azure_durable_ext.storage.memory import InMemoryOrchestrationService
 
-from client_test_app import flaky, flaky_activity, hello, wait_for_go
+from client_test_app import register_app
 
 
 @pytest.fixture
@@ -34,9 +34,7 @@ def our_sidecar() -> Iterator[str]:
 
 @pytest.fixture
 def official_worker(our_sidecar: str) -> Iterator[TaskHubGrpcWorker]:
-    worker = TaskHubGrpcWorker(host_address=our_sidecar)
-    worker.add_orchestrator(hello)
-    worker.add_orchestrator(wait_for_go)
+    worker = register_app(TaskHubGrpcWorker(host_address=our_sidecar))
     worker.start()
     try:
         yield worker
@@ -74,20 +72,7 @@ def test_sync_facade_end_to_end(our_sidecar):
         assert [(s.name, s.version.value) for s in started] == [("hello", "1.2.0")]
 
 
-@pytest.fixture
-def official_worker_with_activities(our_sidecar: str) -> Iterator[TaskHubGrpcWorker]:
-    worker = TaskHubGrpcWorker(host_address=our_sidecar)
-    for orchestrator in (hello, wait_for_go, flaky):
-        worker.add_orchestrator(orchestrator)
-    worker.add_activity(flaky_activity)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-
-
-@pytest.mark.usefixtures("official_worker_with_activities")
+@pytest.mark.usefixtures("official_worker")
 async def test_management_operations_end_to_end(our_sidecar, eventually):
     async with GrpcDurableTaskClient(our_sidecar, task_hub="E2EHub") as client:
         waiting = await client.schedule_new_orchestration_instance("wait_for_go", instance_id="e2e-suspend")
@@ -117,7 +102,7 @@ async def test_management_operations_end_to_end(our_sidecar, eventually):
     reason="sidecar: after RewindInstance the official worker's replay is recorded without "
     "executionStarted and the re-scheduled activity never completes",
 )
-@pytest.mark.usefixtures("official_worker_with_activities")
+@pytest.mark.usefixtures("official_worker")
 async def test_rewind_end_to_end(our_sidecar, eventually):
     async with GrpcDurableTaskClient(our_sidecar, task_hub="E2EHub") as client:
         failing = await client.schedule_new_orchestration_instance("flaky", "e2e-rewind")
