@@ -64,8 +64,10 @@ class SidecarHost:
         """Start everything; returns the listener's port. A failure stops what started."""
         try:
             for hub in self.hubs:
+                # Registered before anything can fail, so a failed start still closes it.
+                self._started.append(hub.service)
                 await hub.service.create_task_hub()
-                await self._start(hub.service)
+                await hub.service.start()
             for component in self.components:
                 await self._start(component)
             return await self.listener.start()
