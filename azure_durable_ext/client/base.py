@@ -168,6 +168,34 @@ class DurableTaskClient(abc.ABC):
         )
         return await self.execute(QueryInstancesInput(query=query))
 
+    async def iter_instance_pages(
+        self,
+        *,
+        statuses: Iterable[OrchestrationStatus] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        instance_id_prefix: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        fetch_inputs_and_outputs: bool = False,
+    ) -> AsyncIterator[InstancesPage]:
+        """Every page of instances matching the filter, following continuation tokens."""
+        token: str | None = None
+        while True:
+            page = await self.query_instances(
+                statuses=frozenset(statuses or ()),
+                created_from=created_from,
+                created_to=created_to,
+                instance_id_prefix=instance_id_prefix,
+                page_size=page_size,
+                continuation_token=token,
+                fetch_inputs_and_outputs=fetch_inputs_and_outputs,
+            )
+            yield page
+            # A sidecar repeating a token would otherwise loop forever.
+            if page.continuation_token is None or page.continuation_token == token:
+                return
+            token = page.continuation_token
+
     async def iter_instances(
         self,
         *,
@@ -179,23 +207,17 @@ class DurableTaskClient(abc.ABC):
         fetch_inputs_and_outputs: bool = False,
     ) -> AsyncIterator[OrchestrationMetadata]:
         """Every instance matching the filter, fetching pages of ``page_size`` as it goes."""
-        status_set = frozenset(statuses or ())
-        token: str | None = None
-        while True:
-            page = await self.query_instances(
-                statuses=status_set,
-                created_from=created_from,
-                created_to=created_to,
-                instance_id_prefix=instance_id_prefix,
-                page_size=page_size,
-                continuation_token=token,
-                fetch_inputs_and_outputs=fetch_inputs_and_outputs,
-            )
+        pages = self.iter_instance_pages(
+            statuses=statuses,
+            created_from=created_from,
+            created_to=created_to,
+            instance_id_prefix=instance_id_prefix,
+            page_size=page_size,
+            fetch_inputs_and_outputs=fetch_inputs_and_outputs,
+        )
+        async for page in pages:
             for metadata in page.instances:
                 yield metadata
-            if page.continuation_token is None or page.continuation_token == token:
-                return
-            token = page.continuation_token
 
     async def get_instance_history(self, instance_id: str, *, execution_id: str | None = None) -> "list[pb.HistoryEvent]":
         """The history events of the instance's current execution (or ``execution_id``'s)."""

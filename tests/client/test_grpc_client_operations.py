@@ -164,6 +164,8 @@ async def test_query_pages_and_iterates_all(client):
 
     everything = [m.instance_id async for m in client.iter_instances(instance_id_prefix="q-", page_size=2)]
     assert sorted(everything) == sorted(paged)
+    pages = [len(page.instances) async for page in client.iter_instance_pages(instance_id_prefix="q-", page_size=2)]
+    assert pages == [2, 2, 1]
     by_status = [m async for m in client.iter_instances(statuses=[OrchestrationStatus.COMPLETED])]
     assert by_status == []
 

@@ -39,6 +39,7 @@ def test_plain_thread_round_trip(sidecar):
         history = client.get_instance_history(instance_id)
         assert history[0].HasField("orchestratorStarted")
         assert sorted(m.instance_id for m in client.iter_instances(page_size=1)) == sorted([instance_id, waiting])
+        assert [len(page.instances) for page in client.iter_instance_pages(page_size=1)] == [1, 1]
         assert client.purge_instance(instance_id).deleted_instance_count == 1
         assert client.get_instance(instance_id) is None
     [headers, *_] = sidecar.recorder.headers_of("StartInstance")
