@@ -136,3 +136,17 @@ def test_public_exports_are_pinned():
         assert getattr(azure_durable_ext, name).__name__ == name
     with pytest.raises(AttributeError):
         azure_durable_ext.NoSuchThing  # noqa: B018
+
+
+def test_the_client_layer_loads_only_core_and_protocol():
+    import ast
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, azure_durable_ext.client\n"
+        "layers = {m.split('.')[1] for m in sys.modules if m.startswith('azure_durable_ext.')}\n"
+        "print(sorted(layers))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert set(ast.literal_eval(out)) <= {"_proto", "client", "core", "protocol"}, out
