@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 SIDES = ("ours", "theirs")
@@ -28,16 +28,18 @@ SIDES = ("ours", "theirs")
 # -- servers (run in the subprocess) -------------------------------------------------------
 
 
-def serve_ours() -> None:
+def serve_ours(with_dispatchers: bool) -> None:
     from azure_durable_ext.core.options import DurableTaskOptions
+    from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
     from azure_durable_ext.sidecar.host import SidecarHost, run_host_loop
     from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
     from azure_durable_ext.storage.memory import InMemoryOrchestrationService
 
     async def run() -> None:
         options = DurableTaskOptions()
-        hub = TaskHub.create(options, InMemoryOrchestrationService())
-        host = SidecarHost(TaskHubRegistry([hub]), port=0)
+        hubs = TaskHubRegistry([TaskHub.create(options, InMemoryOrchestrationService())])
+        # With dispatchers it is what `durable-ext sidecar` runs (work waits for workers).
+        host = build_sidecar_host(hubs, port=0) if with_dispatchers else SidecarHost(hubs, port=0)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         port = await host.start()
@@ -71,9 +73,9 @@ def serve_theirs() -> None:
 class Sidecar:
     """One sidecar subprocess of this script."""
 
-    def __init__(self, side: str) -> None:
+    def __init__(self, side: str, extra: Sequence[str] = ()) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", side], stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--serve", side, *extra], stdout=subprocess.PIPE, text=True
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -143,9 +145,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="runs per side and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--with-dispatchers", action="store_true",
+                        help="run our side as `durable-ext sidecar` does, dispatchers included")
     args = parser.parse_args()
     if args.serve == "ours":
-        return serve_ours()
+        return serve_ours(args.with_dispatchers)
     if args.serve == "theirs":
         return serve_theirs()
     # The SDK logs every start at INFO; both sides pay the same, but it drowns the table.
@@ -158,7 +162,7 @@ def main() -> None:
         for threads in args.concurrency:
             # Alternate which side goes first so drifting machine load hits both alike.
             for side in SIDES if round_no % 2 == 0 else SIDES[::-1]:
-                sidecar = Sidecar(side)
+                sidecar = Sidecar(side, ["--with-dispatchers"] if args.with_dispatchers and side == "ours" else [])
                 try:
                     rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
                 finally:
@@ -166,8 +170,9 @@ def main() -> None:
                 rates.setdefault((side, threads), []).append(rate)
                 cpu_ms.setdefault((side, threads), []).append(ms)
 
+    ours_kind = "listener + dispatchers" if args.with_dispatchers else "listener"
     print(f"StartInstance throughput: {args.count} starts per run, {args.rounds} rounds, "
-          "best run per side (calls/s), median of the per-round ratios")
+          f"best run per side (calls/s), median of the per-round ratios; ours = {ours_kind} + memory")
     print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'best ratio':>11} {'median ratio':>13}"
           f"   median sidecar CPU ms/start ours | theirs")
     for threads in args.concurrency:
