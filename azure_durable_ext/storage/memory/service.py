@@ -18,6 +18,9 @@ Semantics (the same contract as the Azure Storage provider, minus durability):
 - ``purge_instance`` deletes whatever the status (callers enforce policy).
 - Messages addressed to an execution that is no longer the instance's current one are
   dropped when the instance is locked (start messages excepted).
+- Nothing is copied on the way in or out (that is what makes it fast): history events and
+  messages handed out are the stored objects, so callers treat them as read-only, and
+  must not change events or messages after handing them to the provider.
 """
 from __future__ import annotations
 
