@@ -16,12 +16,14 @@ Decided per instance from its row, its stored history and the batch:
     ``ORPHAN_DEFERRALS`` times it is an orphan of a crashed start and runs.
   Only the first runnable start of a batch runs; other starts are dropped as duplicates.
 - Other messages: dropped when they name an execution other than the one that will run,
-  and results (task, sub-orchestration, timer) whose id already has a result in the
-  history, or earlier in the batch, are dropped as duplicates (redelivery after a crash
-  between the history write and the message delete).
+  and results (task, sub-orchestration, timer) are dropped as duplicates when every
+  scheduling of their id (retries reuse the id) already has a result in the history or
+  earlier in the batch (redelivery after a crash between the history write and the
+  message delete).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,6 +40,7 @@ _RESULT_KINDS = {
     "subOrchestrationInstanceFailed": ("sub", "taskScheduledId"),
     "timerFired": ("timer", "timerId"),
 }
+_SCHEDULE_KINDS = {"taskScheduled": "task", "subOrchestrationInstanceCreated": "sub", "timerCreated": "timer"}
 
 
 @dataclass(slots=True)
@@ -61,6 +64,11 @@ def _result_key(event: pb.HistoryEvent) -> tuple[str, int] | None:
 #: How often a start newer than an unfinished instance is deferred before it runs anyway.
 ORPHAN_DEFERRALS = 4
 RUN, DROP, DEFER = "run", "drop", "defer"
+
+
+def _schedule_key(event: pb.HistoryEvent) -> tuple[str, int] | None:
+    group = _SCHEDULE_KINDS.get(event.WhichOneof("eventType") or "")
+    return None if group is None else (group, event.eventId)
 
 
 def _start_verdict(
@@ -104,9 +112,11 @@ def select_messages(
         sel.runnable.append(start)
     else:
         sel.execution_id = state.execution_id if state is not None else None
-    seen: set[tuple[str, int]] = set()
+    results: Counter[tuple[str, int]] = Counter()
+    scheduled: Counter[tuple[str, int]] = Counter()
     if not sel.new_execution:
-        seen = {k for k in map(_result_key, history) if k is not None}
+        results.update(k for k in map(_result_key, history) if k is not None)
+        scheduled.update(k for k in map(_schedule_key, history) if k is not None)
     for m in messages:
         task = m.task_message
         if task.event.HasField("executionStarted"):
@@ -116,10 +126,12 @@ def select_messages(
             continue
         key = _result_key(task.event)
         if key is not None:
-            if key in seen:
+            # Retries re-schedule under the same id: a result is a duplicate only when every
+            # scheduling of that id already has one.
+            if results[key] and results[key] >= scheduled[key]:
                 sel.dropped.append((m, f"duplicate {key[0]} result for id {key[1]}"))
                 continue
-            seen.add(key)
+            results[key] += 1
         sel.runnable.append(m)
     return sel
 

@@ -94,3 +94,16 @@ def test_a_row_behind_its_history_is_repaired_from_it() -> None:
     failed_event.executionCompleted.failureDetails.errorType = "E"
     failed = state_from_history(row, [*history, failed_event], now())
     assert failed.status is OrchestrationStatus.FAILED and failed.failure is not None and failed.failure.error_type == "E"
+
+
+def test_a_retried_task_accepts_one_result_per_scheduling() -> None:
+    from helpers import task_scheduled
+
+    row = _row("e", OrchestrationStatus.RUNNING, -5)
+    failed = pb.HistoryEvent(eventId=-1)
+    failed.taskFailed.taskScheduledId = 1
+    history = [orchestrator_started(), start_message("i").event, task_scheduled(1), failed, task_scheduled(1)]
+    retry_result = _received(TaskMessage("i", "e", task_completed(1)), message_id="r1")
+    redelivered = _received(TaskMessage("i", "e", task_completed(1)), message_id="r2")
+    sel = select_messages([retry_result, redelivered], row, "e", history)
+    assert sel.runnable == [retry_result] and [m.message_id for m, _ in sel.dropped] == ["r2"]
