@@ -128,7 +128,7 @@ async def test_abandon_with_delay_keeps_order(service: InMemoryOrchestrationServ
     await service.create_instance(start_message("a"), frozenset())
     item = await service.lock_next_orchestration(1)
     assert item is not None
-    await service.abandon_orchestration(item, delay=0.2)
+    await service.abandon_orchestration(item, delay=1.0)
     await service.send_messages([raised("a", "newer")])
     assert await service.lock_next_orchestration(0.05) is None  # held until the delay passes
     again = await service.lock_next_orchestration(2)
@@ -139,7 +139,7 @@ async def test_abandon_with_delay_keeps_order(service: InMemoryOrchestrationServ
 async def test_delayed_messages_follow_the_clock(service: InMemoryOrchestrationService) -> None:
     clock = FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
     service = InMemoryOrchestrationService(clock=clock)
-    await service.create_instance(start_message("a", at=clock.current + timedelta(seconds=0.2)), frozenset())
+    await service.create_instance(start_message("a", at=clock.current + timedelta(seconds=1.0)), frozenset())
     assert (await service.get_instance("a")).status is S.PENDING  # type: ignore[union-attr]
     assert await service.lock_next_orchestration(0.05) is None
     item = await service.lock_next_orchestration(2)
@@ -228,7 +228,7 @@ async def test_activity_queue_lock_complete_abandon(service: InMemoryOrchestrati
 
     second = await service.lock_next_activity(1)
     assert second is not None and second.task_id == 1
-    await service.abandon_activity(second, delay=0.1)
+    await service.abandon_activity(second, delay=1.0)
     assert await service.lock_next_activity(0.01) is None
     assert (await service.lock_next_activity(2)) is not None
 
