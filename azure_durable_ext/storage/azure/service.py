@@ -1,12 +1,26 @@
 """AzureStorageOrchestrationService: the provider contract on Azure Storage (or Azurite).
 
-Layout and message formats are DurableTask.AzureStorage's (see ``names``, ``message_codec``,
-``history_codec``, ``instance_codec``). Round trips are kept few: a start is one row read,
-one queue send and one row write; control queues are read 32 messages at a time; an
-episode's history is one batch with its ETag guard.
+Layout and message formats are DurableTask.AzureStorage's (``names``, ``message_codec``,
+``history_codec``, ``instance_codec``), so its tools can read a hub this package wrote.
+
+Storage round trips (``counter`` counts them by kind):
+
+- start of a new instance id: one queue send + one row insert. The row is read only when
+  the insert finds one (dedupe, Generation), and a refused start deletes its message again.
+- episode: control messages are received 32 at a time per partition and grouped per
+  instance; the row and history are read (2) unless this process stored them last
+  (``InstanceCache``); the checkpoint is the outbound sends, one history batch per 99 rows
+  with the ETag-guarded sentinel, one row replace, one delete per consumed message.
+- activity: received 8 at a time; completion is one send + one delete.
+
+Robustness rules, each in its own module: which messages an episode may see, including
+start messages whose row is missing or newer (``work_filter``); poison messages moved to
+``{Hub}Poison`` and their instance failed (``poison``); polling backoff cut short by local
+enqueues (``polling``). ``abandon_*`` with ``delay=0`` makes the work visible at once; pass
+``abandon_backoff(dequeue_count)`` for DurableTask.AzureStorage's min(2^n, 600) s.
 
 This process polls the control queues of ``owned_partitions`` (all of them until a
-partition manager assigns a subset with :meth:`set_owned_partitions`).
+partition manager decides otherwise through :meth:`set_owned_partitions`).
 """
 from __future__ import annotations
 

@@ -448,3 +448,30 @@ async def test_messages_are_never_dropped_on_stale_cached_knowledge(azure_servic
     assert item is not None and kinds([m.event for m in item.new_messages]) == ["taskCompleted"]
     assert item.state is not None and item.state.execution_id == restart.execution_id
     await azure_service.complete_orchestration(item, episode(item))
+
+
+async def test_a_message_due_beyond_the_queue_limit_is_hidden_again(azure_service: AzureStorageOrchestrationService) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.queue.aio import QueueClient
+
+    from azure_durable_ext.storage.azure.control_queue import ControlQueue
+    from azure_durable_ext.storage.azure.message_codec import MessageData
+    from azure_durable_ext.storage.azure.sessions import SessionTable
+
+    await azure_service.set_owned_partitions(frozenset())
+    await azure_service.create_instance(start_message("far"), RUNNING_STATES)
+    far = datetime.now(timezone.utc) + timedelta(days=9)
+    timer = TaskMessage("far", None, task_completed(0), visible_at=far)
+    partition = azure_service.names.partition_of("far")
+    queue = azure_service._control[partition]
+    sent = await queue.send(MessageData(message=timer), visible_at=far, now=datetime.now(timezone.utc))
+    # Pretend the queue's 7-day cap ran out: the message is visible long before it is due.
+    client: QueueClient = azure_service._r.control_queues[partition]
+    await client.update_message(sent.message_id, sent.pop_receipt, visibility_timeout=0)
+    sessions = SessionTable()
+    poller = ControlQueue(partition, queue, sessions, azure_service.options, azure_service._poison, azure_service.clock)
+    assert await poller.poll_once() == 2  # the start (due) and the far timer (re-hidden)
+    taken = await sessions.take(0.1)
+    assert taken is not None and kinds([m.task_message.event for m in taken[1]]) == ["executionStarted"]
+    assert await poller.poll_once() == 0, "the far message is invisible again"
