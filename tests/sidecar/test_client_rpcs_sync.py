@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 from durabletask.client import OrchestrationQuery, OrchestrationStatus, TaskHubGrpcClient
 
 from azure_durable_ext._proto import pb
-from azure_durable_ext.core.model import FailureDetails
+from azure_durable_ext.core.model import FailureDetails, OrchestrationCheckpoint
 from azure_durable_ext.core.status import OrchestrationStatus as Status
 from azure_durable_ext.protocol.sidecar_rpc import SidecarStub
 
@@ -303,3 +303,24 @@ def test_reuse_policy_replaces_listed_statuses(sidecar: SidecarThread) -> None:
         with pytest.raises(grpc.RpcError) as err:
             stub.StartInstance(nothing_replaceable)
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_recursive_purge_follows_sub_orchestrations(sync_client: TaskHubGrpcClient, sidecar: SidecarThread) -> None:
+    parent = sync_client.schedule_new_orchestration("Parent", instance_id="parent")
+    child = sync_client.schedule_new_orchestration("Child", instance_id="parent:0000")
+
+    async def record_child_then_complete() -> None:
+        item = await sidecar.service.lock_next_orchestration(5)
+        assert item is not None and item.instance_id == parent and item.state is not None
+        created = pb.HistoryEvent(eventId=0)
+        created.subOrchestrationInstanceCreated.instanceId = child
+        created.subOrchestrationInstanceCreated.name = "Child"
+        state = item.state.evolve(status=Status.COMPLETED)
+        await sidecar.service.complete_orchestration(
+            item, OrchestrationCheckpoint(state=state, new_events=[m.event for m in item.new_messages] + [created])
+        )
+
+    sidecar.run(record_child_then_complete())
+    sidecar.finish(child, Status.COMPLETED)
+    assert sync_client.purge_orchestration(parent, recursive=True).deleted_instance_count == 2
+    assert sync_client.get_orchestration_state(child) is None
