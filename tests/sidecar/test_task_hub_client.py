@@ -4,22 +4,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from azure_durable_ext.core.clock import ManualClock
 from azure_durable_ext.core.model import TaskMessage
 from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus
 from azure_durable_ext.protocol.convert import from_timestamp
 from azure_durable_ext.sidecar.task_hub_client import TaskHubClient, new_execution_id
 from azure_durable_ext.storage.memory import InMemoryOrchestrationService
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
@@ -40,8 +30,8 @@ async def _queued(service: InMemoryOrchestrationService) -> list[TaskMessage]:
 
 
 async def test_create_builds_execution_started_and_sends_the_event_after() -> None:
-    service = InMemoryOrchestrationService(clock=FixedClock(NOW))
-    client = TaskHubClient(service, clock=FixedClock(NOW))
+    service = InMemoryOrchestrationService(clock=ManualClock(NOW))
+    client = TaskHubClient(service, clock=ManualClock(NOW))
     instance_id, execution_id = await client.create_orchestration_instance(
         "HelloOrchestration", "1.2.0", "inst", '"input"', tags={"a": "b"},
         dedupe_statuses=RUNNING_STATES, event_name="Kick", event_data='"now"',
@@ -62,7 +52,7 @@ async def test_create_builds_execution_started_and_sends_the_event_after() -> No
 
 
 async def test_create_without_version_leaves_it_unset_and_schedules_the_start() -> None:
-    clock = FixedClock(NOW)
+    clock = ManualClock(NOW)
     service = InMemoryOrchestrationService(clock=clock)
     client = TaskHubClient(service, clock=clock)
     later = NOW + timedelta(days=1)

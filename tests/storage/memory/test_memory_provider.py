@@ -9,23 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from azure_durable_ext._proto import pb
+from azure_durable_ext.core.clock import ManualClock
 from azure_durable_ext.core.errors import ConcurrencyConflictError, InstanceAlreadyExistsError, InvalidArgumentError
 from azure_durable_ext.core.model import InstanceQuery, OrchestrationCheckpoint, PurgeFilter, TaskMessage
 from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus
 from azure_durable_ext.storage.memory import InMemoryOrchestrationService
 
 S = OrchestrationStatus
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return self.current.timestamp()
 
 
 def start_message(instance_id: str, execution_id: str = "e1", *, version: str | None = None, at: datetime | None = None) -> TaskMessage:
@@ -137,15 +127,15 @@ async def test_abandon_with_delay_keeps_order(service: InMemoryOrchestrationServ
 
 
 async def test_delayed_messages_follow_the_clock(service: InMemoryOrchestrationService) -> None:
-    clock = FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
     service = InMemoryOrchestrationService(clock=clock)
-    await service.create_instance(start_message("a", at=clock.current + timedelta(seconds=1.0)), frozenset())
+    await service.create_instance(start_message("a", at=clock.now() + timedelta(seconds=1.0)), frozenset())
     assert (await service.get_instance("a")).status is S.PENDING  # type: ignore[union-attr]
     assert await service.lock_next_orchestration(0.05) is None
     item = await service.lock_next_orchestration(2)
     assert item is not None and item.new_messages[0].event.HasField("executionStarted")
     # Already due: delivered at once.
-    await service.send_messages([raised("b", "now", at=clock.current - timedelta(seconds=1))])
+    await service.send_messages([raised("b", "now", at=clock.now() - timedelta(seconds=1))])
     assert (await service.lock_next_orchestration(0)) is not None
     await service.stop()
 
@@ -163,10 +153,10 @@ async def test_wait_for_instance_is_woken_by_changes(service: InMemoryOrchestrat
 
 
 async def test_query_filters_and_pages(service: InMemoryOrchestrationService) -> None:
-    clock = FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
     service = InMemoryOrchestrationService(clock=clock)
     for i in range(5):
-        clock.current += timedelta(minutes=1)
+        clock.advance(60)
         await service.create_instance(start_message(f"i{i}"), frozenset())
     await service.create_instance(start_message("other"), frozenset())
     first = await service.query_instances(InstanceQuery(instance_id_prefix="i", page_size=2))
