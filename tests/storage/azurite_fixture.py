@@ -5,6 +5,7 @@ Other test folders can use it with ``from azurite_fixture import azurite`` after
 """
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -42,10 +43,10 @@ def make_azure_service(
     )
 
 
-@pytest.fixture
-async def azure_service(azurite: AzuriteProcess) -> AsyncIterator[AzureStorageOrchestrationService]:
-    """A fresh task hub (own name) on the session Azurite, deleted afterwards."""
-    service = make_azure_service(azurite)
+@contextlib.asynccontextmanager
+async def azure_hub(azurite: AzuriteProcess, **options: object) -> AsyncIterator[AzureStorageOrchestrationService]:
+    """A fresh task hub (own name) on ``azurite``, deleted and closed afterwards."""
+    service = make_azure_service(azurite, **options)
     await service.create_task_hub()
     try:
         yield service
@@ -54,3 +55,10 @@ async def azure_service(azurite: AzuriteProcess) -> AsyncIterator[AzureStorageOr
             await service.delete_task_hub()
         finally:
             await service.stop()
+
+
+@pytest.fixture
+async def azure_service(azurite: AzuriteProcess) -> AsyncIterator[AzureStorageOrchestrationService]:
+    """A fresh task hub (own name) on the session Azurite, deleted afterwards."""
+    async with azure_hub(azurite) as service:
+        yield service

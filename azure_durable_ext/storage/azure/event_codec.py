@@ -122,7 +122,8 @@ def _terminated_from(d: Fields, ev: pb.ExecutionTerminatedEvent) -> None:
     ev.recurse = bool(d.get("Recurse", False))
 
 
-def _scheduled_to(ev: pb.TaskScheduledEvent) -> Fields:
+def _scheduled_to(ev: Any) -> Fields:
+    """Name, version, input, tags and trace: TaskScheduled and SubOrchestrationInstanceCreated."""
     return {
         "Name": ev.name,
         "Version": string_value(ev, "version"),
@@ -132,7 +133,7 @@ def _scheduled_to(ev: pb.TaskScheduledEvent) -> Fields:
     }
 
 
-def _scheduled_from(d: Fields, ev: pb.TaskScheduledEvent) -> None:
+def _scheduled_from(d: Fields, ev: Any) -> None:
     ev.name = d.get("Name") or ""
     set_string_value(ev, "version", d.get("Version"))
     set_string_value(ev, "input", d.get("Input"))
@@ -172,24 +173,12 @@ def _failed_from(d: Fields, ev: Any) -> None:
 
 
 def _sub_created_to(ev: pb.SubOrchestrationInstanceCreatedEvent) -> Fields:
-    return {
-        "InstanceId": ev.instanceId,
-        "Name": ev.name,
-        "Version": string_value(ev, "version"),
-        "Input": string_value(ev, "input"),
-        "Tags": tags_to_json(ev.tags),
-        "ParentTraceContext": trace_to_json(ev.parentTraceContext) if ev.HasField("parentTraceContext") else None,
-    }
+    return {"InstanceId": ev.instanceId, **_scheduled_to(ev)}
 
 
 def _sub_created_from(d: Fields, ev: pb.SubOrchestrationInstanceCreatedEvent) -> None:
     ev.instanceId = d.get("InstanceId") or ""
-    ev.name = d.get("Name") or ""
-    set_string_value(ev, "version", d.get("Version"))
-    set_string_value(ev, "input", d.get("Input"))
-    tags_from_json(d.get("Tags"), ev.tags)
-    if d.get("ParentTraceContext"):
-        trace_from_json(d["ParentTraceContext"], ev.parentTraceContext)
+    _scheduled_from(d, ev)
 
 
 def _timer_created_to(ev: pb.TimerCreatedEvent) -> Fields:

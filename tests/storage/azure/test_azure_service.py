@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
-from azurite_fixture import make_azure_service
+from azurite_fixture import azure_hub, make_azure_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 from helpers import LOCK_TIMEOUT, episode, kinds, start_message, task_completed, task_scheduled  # noqa: E402
@@ -34,15 +34,8 @@ from azure_durable_ext.storage.azure.service import AzureStorageOrchestrationSer
 
 @pytest.fixture
 async def poison_service(azurite: AzuriteProcess) -> AsyncIterator[AzureStorageOrchestrationService]:
-    service = make_azure_service(azurite, poison_message_dequeue_count=2)
-    await service.create_task_hub()
-    try:
+    async with azure_hub(azurite, poison_message_dequeue_count=2) as service:
         yield service
-    finally:
-        try:
-            await service.delete_task_hub()
-        finally:
-            await service.stop()
 
 
 def _closed_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from azurite_fixture import make_azure_service
+from azurite_fixture import azure_hub
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 from azure_durable_ext.storage.memory import InMemoryOrchestrationService
@@ -22,12 +22,5 @@ async def provider(request: pytest.FixtureRequest) -> AsyncIterator[Orchestratio
             await service.stop()
         return
     azurite: AzuriteProcess = request.getfixturevalue("azurite")
-    azure = make_azure_service(azurite)
-    await azure.create_task_hub()
-    try:
+    async with azure_hub(azurite) as azure:
         yield azure
-    finally:
-        try:
-            await azure.delete_task_hub()
-        finally:
-            await azure.stop()
