@@ -154,8 +154,10 @@ def serve_theirs() -> None:
 
 
 class Sidecar:
-    def __init__(self, side: str, connection_string: str | None) -> None:
+    def __init__(self, side: str, connection_string: str | None, profile_dir: str | None = None) -> None:
         args = [sys.executable, __file__, "--serve", side]
+        if profile_dir:
+            args[1:1] = ["-m", "cProfile", "-o", os.path.join(profile_dir, f"{side}.prof")]
         if connection_string:
             args += ["--connection-string", connection_string]
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -165,6 +167,15 @@ class Sidecar:
             self.proc.kill()
             raise RuntimeError(f"{side} sidecar did not start: {line!r}")
         self.address = f"127.0.0.1:{int(line.split()[1])}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time the sidecar process used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def counts(self) -> dict[str, int]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -186,8 +197,9 @@ class Sidecar:
 # -- scenarios ---------------------------------------------------------------------------------
 
 
-def run_side(address: str, counts: Callable[[], dict[str, int]]) -> dict[str, tuple[float, float]]:
-    """{scenario: (rate, storage operations per unit)} for one sidecar."""
+def run_side(sidecar: "Sidecar") -> dict[str, tuple[float, float, float]]:
+    """{scenario: (rate, storage operations per unit, sidecar CPU ms per unit)} for one sidecar."""
+    address, counts = sidecar.address, sidecar.counts
     from durabletask.client import TaskHubGrpcClient
     from durabletask.worker import TaskHubGrpcWorker
 
@@ -198,15 +210,16 @@ def run_side(address: str, counts: Callable[[], dict[str, int]]) -> dict[str, tu
         worker.add_activity(fn)
     worker.start()
     client = TaskHubGrpcClient(host_address=address)
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[float, float, float]] = {}
     try:
         wait(client, client.schedule_new_orchestration(hello_sequence))  # warm-up
 
         def measure(key: str, run: Callable[[], float]) -> None:
-            before = sum(counts().values())
+            before, cpu_before = sum(counts().values()), sidecar.cpu_seconds()
             rate = run()
+            cpu = sidecar.cpu_seconds() - cpu_before
             ops = sum(counts().values()) - before
-            results[key] = (rate, ops / UNITS[key])
+            results[key] = (rate, ops / UNITS[key], cpu * 1000 / UNITS[key])
 
         def scenario_a() -> float:
             began = time.perf_counter()
@@ -256,6 +269,8 @@ def main() -> None:
     parser.add_argument("--connection-string", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-azurite", action="store_true", help="skip the Azurite column")
+    parser.add_argument("--only", nargs="+", choices=SIDES, help="run only these sides (no table)")
+    parser.add_argument("--profile-dir", help="write each sidecar's cProfile output here")
     args = parser.parse_args()
     if args.serve == "theirs":
         return serve_theirs()
@@ -263,7 +278,7 @@ def main() -> None:
         return serve_ours(args.serve.split("-", 1)[1], args.connection_string)
     logging.disable(logging.WARNING)  # the SDK logs every call; both sides pay it, it drowns the table
 
-    sides = [s for s in SIDES if not (args.no_azurite and s == "ours-azurite")]
+    sides = args.only or [s for s in SIDES if not (args.no_azurite and s == "ours-azurite")]
     azurite = None
     if "ours-azurite" in sides:
         from azure_durable_ext.storage.azure.azurite import AzuriteProcess
@@ -272,14 +287,17 @@ def main() -> None:
         azurite.start()
     rates: dict[tuple[str, str], list[float]] = {}
     ops: dict[str, float] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     try:
         for round_no in range(args.rounds):
             order = sides if round_no % 2 == 0 else sides[::-1]
             for side in order:
-                sidecar = Sidecar(side, azurite.connection_string if azurite and side == "ours-azurite" else None)
+                connection = azurite.connection_string if azurite and side == "ours-azurite" else None
+                sidecar = Sidecar(side, connection, args.profile_dir)
                 try:
-                    for key, (rate, per_unit) in run_side(sidecar.address, sidecar.counts).items():
+                    for key, (rate, per_unit, cpu_ms) in run_side(sidecar).items():
                         rates.setdefault((side, key), []).append(rate)
+                        cpu.setdefault((side, key), []).append(cpu_ms)
                         if side == "ours-azurite":
                             ops[key] = per_unit
                 finally:
@@ -287,10 +305,21 @@ def main() -> None:
     finally:
         if azurite is not None:
             azurite.stop()
-    report(sides, rates, ops, args.rounds)
+    if args.only:
+        for (side, key), values in sorted(rates.items()):
+            print(f"{side:<14} {LABELS[key]:<44} {max(values):>10.1f}   sidecar CPU ms/unit "
+                  f"{statistics.median(cpu[(side, key)]):.3f}")
+        return
+    report(sides, rates, ops, cpu, args.rounds)
 
 
-def report(sides: list[str], rates: dict[tuple[str, str], list[float]], ops: dict[str, float], rounds: int) -> None:
+def report(
+    sides: list[str],
+    rates: dict[tuple[str, str], list[float]],
+    ops: dict[str, float],
+    cpu: dict[tuple[str, str], list[float]],
+    rounds: int,
+) -> None:
     print(f"Orchestrations end to end, official durabletask worker + client, best of {rounds} round(s)")
     header = f"{'scenario':<44}{'ours mem':>10}{'dt.testing':>12}{'ratio':>7}"
     if "ours-azurite" in sides:
@@ -312,6 +341,9 @@ def report(sides: list[str], rates: dict[tuple[str, str], list[float]], ops: dic
         [o / t for o, t in zip(rates[("ours-memory", k)], rates[("theirs", k)])]) for k in SCENARIOS]
     print("median ratio ours/theirs per scenario: " + ", ".join(f"{k}={r:.2f}" for k, r in zip(SCENARIOS, paired)))
     print("ops/unit = storage operations per activity ((a): per activity of the 3 each; (d): per event)")
+    print("sidecar CPU ms per unit (median), ours mem | dt.testing: " + ", ".join(
+        f"{k}={statistics.median(cpu[('ours-memory', k)]):.2f}|{statistics.median(cpu[('theirs', k)]):.2f}"
+        for k in SCENARIOS))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,11 @@ custom status, last-updated and completed timestamps come from the episode.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._proto import pb
 from .errors import InvalidArgumentError
@@ -102,6 +104,23 @@ def is_suspended(events: Iterable[pb.HistoryEvent]) -> bool:
     return suspended
 
 
+class _Chained(Sequence[pb.HistoryEvent]):
+    """Past and new events read as one sequence, without copying either."""
+
+    def __init__(self, first: Sequence[pb.HistoryEvent], second: Sequence[pb.HistoryEvent]) -> None:
+        self._first, self._second = first, second
+
+    def __len__(self) -> int:
+        return len(self._first) + len(self._second)
+
+    def __getitem__(self, index: int) -> pb.HistoryEvent:  # type: ignore[override]
+        return self._first[index] if index < len(self._first) else self._second[index - len(self._first)]
+
+    def __iter__(self) -> Iterator[pb.HistoryEvent]:
+        yield from self._first
+        yield from self._second
+
+
 class _InvalidAction(Exception):
     """An action this sidecar cannot apply; the orchestration fails with this message."""
 
@@ -123,6 +142,7 @@ class _Episode:
     now: datetime
     all_events: Sequence[pb.HistoryEvent]
     make_execution_id: Callable[[], str]
+    stamp: Timestamp
     events: list[pb.HistoryEvent] = field(default_factory=list)
     activity_messages: list[TaskMessage] = field(default_factory=list)
     orchestrator_messages: list[TaskMessage] = field(default_factory=list)
@@ -131,8 +151,9 @@ class _Episode:
     next_state: InstanceState | None = None
 
     def event(self, event_id: int = -1) -> pb.HistoryEvent:
+        """A new history event stamped with the episode's time."""
         event = pb.HistoryEvent(eventId=event_id)
-        event.timestamp.FromDatetime(self.now)
+        event.timestamp.CopyFrom(self.stamp)
         return event
 
     def to_self(self, event: pb.HistoryEvent, visible_at: datetime | None = None) -> None:
@@ -331,7 +352,7 @@ def _continue_as_new(ep: _Episode, action: pb.CompleteOrchestrationAction) -> No
         event = pb.HistoryEvent()
         event.CopyFrom(carried)
         event.eventId = -1
-        event.timestamp.FromDatetime(ep.now)
+        event.timestamp.CopyFrom(ep.stamp)
         ep.orchestrator_messages.append(TaskMessage(ep.instance_id, execution_id, event))
     ep.new_execution = True
     ep.completion = _Completion(OrchestrationStatus.CONTINUED_AS_NEW, None, None)
@@ -454,14 +475,15 @@ def checkpoint_episode(
 
     ``state`` is the instance row before the episode (None for an instance that has none
     yet, e.g. a sub-orchestration). ``replaced_history`` says the request's history is not
-    the stored one (a new execution over a finished instance): the checkpoint then replaces
-    the stored history. Raises InvalidArgumentError only for a malformed *request* (no
+    the stored one (a new execution over a finished instance, a rewind's rewritten history):
+    the checkpoint then replaces the stored history with the request's past events followed
+    by this episode's events. Raises InvalidArgumentError only for a malformed *request* (no
     orchestratorStarted first, no executionStarted anywhere); a malformed *response* fails
     the orchestration instead.
     """
     now = episode_time(request)
-    all_events = [*request.pastEvents, *request.newEvents]
-    started = find_execution_started(all_events)
+    all_events = _Chained(request.pastEvents, request.newEvents)
+    started = find_execution_started(request.pastEvents) or find_execution_started(request.newEvents)
     if started is None:
         raise InvalidArgumentError(f"the history of {request.instanceId!r} has no executionStarted event")
     execution_id = (
@@ -471,7 +493,9 @@ def checkpoint_episode(
     )
 
     def attempt(actions: Iterable[pb.OrchestratorAction]) -> _Episode:
-        ep = _Episode(request.instanceId, execution_id, started, now, all_events, make_execution_id)
+        ep = _Episode(
+            request.instanceId, execution_id, started, now, all_events, make_execution_id, request.newEvents[0].timestamp
+        )
         ep.events.extend(request.newEvents)
         _apply(ep, actions)
         return ep
@@ -486,6 +510,8 @@ def checkpoint_episode(
     if not ep.new_execution:
         ep.events.append(ep.event())
         ep.events[-1].orchestratorCompleted.SetInParent()
+        if replaced_history:  # the stored history gives way to the request's (rewritten) one
+            ep.events[:0] = list(request.pastEvents)
     return OrchestrationCheckpoint(
         state=next_state,
         new_events=ep.events,

@@ -396,3 +396,17 @@ def test_rewind_action_replaces_history_and_wakes_the_instance() -> None:
     [wake] = cp.orchestrator_messages
     assert wake.instance_id == ID and wake.event.HasField("genericEvent")
     assert cp.state.status is OrchestrationStatus.RUNNING and cp.state.completed_at is None
+
+
+def test_replaced_history_keeps_the_requests_past_events_first() -> None:
+    past = [orchestrator_started(T0), started(), ev("taskScheduled", 0, name="A")]
+    failed = pending_state(status=OrchestrationStatus.FAILED, completed_at=T0)
+    cp = checkpoint_episode(
+        failed, request(past, [orchestrator_started(), ev("executionRewound")]), response(), replaced_history=True
+    )
+    assert cp.new_execution is True
+    assert kinds(cp.new_events) == [
+        "orchestratorStarted", "executionStarted", "taskScheduled",
+        "orchestratorStarted", "executionRewound", "orchestratorCompleted",
+    ]
+    assert cp.state.status is OrchestrationStatus.RUNNING and cp.state.failure is None

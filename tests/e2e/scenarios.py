@@ -136,3 +136,20 @@ def versioned(tag: str) -> Any:
 
     orchestrator.__name__ = "Versioned"
     return orchestrator
+
+
+def fails_first_time(ctx: Any, key: str) -> str:
+    attempt = FLAKY.hit(key)
+    if attempt == 1:
+        raise RuntimeError("the first attempt fails")
+    return f"ok on attempt {attempt}"
+
+
+def rewindable(ctx: task.OrchestrationContext, key: str) -> Any:
+    first = yield ctx.call_activity(say_hello, input="before")
+    second = yield ctx.call_activity(fails_first_time, input=key)
+    return [first, second]
+
+
+ACTIVITIES.append(fails_first_time)
+ORCHESTRATORS.append(rewindable)

@@ -138,3 +138,14 @@ def test_restart(env: Any) -> None:
         "the restarted run to complete",
     )
     assert env.get_orchestration_state(instance_id).get_output() == first.get_output()
+
+
+def test_rewind_reruns_only_the_failed_activity(env: Any) -> None:
+    from scenarios import rewindable
+
+    key = f"rewind-{time.monotonic_ns()}"
+    instance_id = env.schedule_new_orchestration(rewindable, input=key)
+    assert finish(env, instance_id).runtime_status is OrchestrationStatus.FAILED
+    env.rewind_orchestration(instance_id, reason="fixed it")
+    wait_until(lambda: env.get_orchestration_state(instance_id).runtime_status is OrchestrationStatus.COMPLETED, "rewind")
+    assert env.get_orchestration_state(instance_id).get_output() == ["Hello before!", "ok on attempt 2"]

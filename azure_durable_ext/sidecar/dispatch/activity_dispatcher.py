@@ -109,16 +109,21 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
 
     @contextlib.asynccontextmanager
     async def _renewing(self, item: ActivityWorkItem) -> AsyncIterator[None]:
-        renewer = asyncio.get_running_loop().create_task(self._renew_loop(item))
+        # Most activities finish long before the first renewal is due: the renewing task
+        # only starts once it is (no task per activity).
+        loop = asyncio.get_running_loop()
+        renewer: list[asyncio.Task[None]] = []
+        due = loop.call_later(self.renew_interval, lambda: renewer.append(loop.create_task(self._renew_loop(item))))
         try:
             yield
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+            due.cancel()
+            for task in renewer:
+                task.cancel()
+            await asyncio.gather(*renewer, return_exceptions=True)
 
     async def _renew_loop(self, item: ActivityWorkItem) -> None:
         while True:
-            await asyncio.sleep(self.renew_interval)
             try:
                 await self.service.renew_activity(item)
             except ConcurrencyConflictError as exc:
@@ -126,6 +131,7 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
                 return
             except Exception:
                 log.exception("renewing the lock of activity %s#%d failed; will retry", item.scheduled.name, item.task_id)
+            await asyncio.sleep(self.renew_interval)
 
     async def put_back(self, item: ActivityWorkItem, delay: float) -> None:
         try:

@@ -69,21 +69,8 @@ class EpisodePlan:
     checkpoint: OrchestrationCheckpoint | None = None
     extra_messages: list[TaskMessage] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (event kind, reason)
-
-    @property
-    def name(self) -> str:
-        started = find_execution_started(self._events())
-        return started.name if started is not None else ""
-
-    @property
-    def version(self) -> str | None:
-        started = find_execution_started(self._events())
-        return started.version.value if started is not None and started.HasField("version") else None
-
-    def _events(self) -> list[pb.HistoryEvent]:
-        if self.request is None:
-            return []
-        return [*self.request.pastEvents, *self.request.newEvents]
+    name: str = ""  # the orchestrator (from executionStarted) of a RUN plan
+    version: str | None = None
 
 
 def _stamped(now: datetime) -> pb.HistoryEvent:
@@ -238,6 +225,8 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
     if execution:
         request.executionId.value = execution
     plan.request = request
+    plan.name = started.name
+    plan.version = started.version.value if started.HasField("version") else None
     return plan
 
 

@@ -24,11 +24,13 @@ import asyncio
 import itertools
 import logging
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..._proto import pb
+from ...core.episode import find_execution_started
 from ...core.versions import compare_versions
 from .runners import ActivityOutcome, RunnerOutcome
 
@@ -37,6 +39,11 @@ log = logging.getLogger(__name__)
 Kind = Literal["orchestration", "activity"]
 HEALTH_PING_INTERVAL = 30.0
 _CLOSED = object()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _filter_map(filters: object) -> dict[str, tuple[str, ...]]:
@@ -65,10 +72,17 @@ class WorkerConnection:
     activity_capacity: int
     orchestration_filter: dict[str, tuple[str, ...]] | None
     activity_filter: dict[str, tuple[str, ...]] | None
-    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    queue: deque[object] = field(default_factory=deque)
     in_flight: dict[Kind, int] = field(default_factory=lambda: {"orchestration": 0, "activity": 0})
     tokens: set[str] = field(default_factory=set)
     closed: bool = False
+    waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: object) -> None:
+        """Queue an item for the stream and wake it."""
+        self.queue.append(item)
+        if self.waiter is not None:
+            _wake(self.waiter)
 
     def accepts(self, kind: Kind, name: str, version: str | None) -> bool:
         accepted = self.orchestration_filter if kind == "orchestration" else self.activity_filter
@@ -140,25 +154,32 @@ class WorkItemStreams:
     def close_all(self) -> None:
         """End every stream (the host is stopping); in-flight items are abandoned."""
         for conn in list(self._connections):
-            conn.queue.put_nowait(_CLOSED)
+            conn.put(_CLOSED)
             self.disconnect(conn)
 
     async def stream(self, conn: WorkerConnection) -> AsyncIterator[pb.WorkItem]:
         """The work items of one connection, with health pings while idle."""
         try:
             while True:
-                try:
-                    item = conn.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    try:
-                        item = await asyncio.wait_for(conn.queue.get(), self.health_ping_interval)
-                    except asyncio.TimeoutError:
-                        item = pb.WorkItem(healthPing=pb.HealthPing())
+                item = conn.queue.popleft() if conn.queue else await self._get_or_ping(conn)
                 if item is _CLOSED:
                     return
                 yield item  # type: ignore[misc]
         finally:
             self.disconnect(conn)
+
+    async def _get_or_ping(self, conn: WorkerConnection) -> object:
+        """The next queued item, or a health ping after ``health_ping_interval`` idle seconds."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        conn.waiter = waiter
+        timer = loop.call_later(self.health_ping_interval, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            conn.waiter = None
+        return conn.queue.popleft() if conn.queue else pb.WorkItem(healthPing=pb.HealthPing())
 
     def _notify(self) -> None:
         """Wake everyone waiting for a worker to connect or free up."""
@@ -201,7 +222,7 @@ class WorkItemStreams:
         conn.tokens.add(token)
         conn.in_flight[kind] += 1
         try:
-            conn.queue.put_nowait(item)
+            conn.put(item)
             return await future
         finally:
             conn.in_flight[kind] -= 1
@@ -282,10 +303,7 @@ class WorkerOrchestrationRunner:
         return self.streams.can_run("orchestration", name, version)
 
     async def run(self, request: pb.OrchestratorRequest) -> RunnerOutcome:
-        started = next(
-            (e.executionStarted for e in [*request.pastEvents, *request.newEvents] if e.HasField("executionStarted")),
-            None,
-        )
+        started = find_execution_started(request.pastEvents) or find_execution_started(request.newEvents)
         name = started.name if started is not None else ""
         version = started.version.value if started is not None and started.HasField("version") else None
         return await self.streams.run_orchestration(request, name, version)

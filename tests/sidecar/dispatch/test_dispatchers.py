@@ -1,0 +1,255 @@
+"""Dispatcher behaviour on the in-memory provider: concurrency limits, lock renewal of long
+activities, graceful stop, lost locks, rewind; in-process runners."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+from typing import Any
+
+from azure_durable_ext._proto import pb
+from azure_durable_ext.core.errors import ConcurrencyConflictError
+from azure_durable_ext.core.model import TaskMessage
+from azure_durable_ext.core.options import DurableTaskOptions
+from azure_durable_ext.core.orchestration import Registry
+from azure_durable_ext.core.status import OrchestrationStatus
+from azure_durable_ext.sidecar.dispatch import create_dispatchers
+from azure_durable_ext.sidecar.dispatch.activity_dispatcher import ActivityDispatcher
+from azure_durable_ext.sidecar.dispatch.in_process import InProcessActivityRunner
+from azure_durable_ext.sidecar.hub import TaskHub
+from azure_durable_ext.storage.memory import InMemoryOrchestrationService
+
+
+class RecordingService(InMemoryOrchestrationService):
+    """The in-memory provider, recording renewals and able to lose one completion's lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewals = 0
+        self.lose_next_completion = False
+
+    async def renew_activity(self, item: Any) -> None:
+        self.renewals += 1
+        await super().renew_activity(item)
+
+    async def complete_orchestration(self, item: Any, checkpoint: Any) -> None:
+        if self.lose_next_completion:
+            self.lose_next_completion = False
+            await super().abandon_orchestration(item)  # someone else took the lock meanwhile
+            raise ConcurrencyConflictError("lock lost (test)")
+        await super().complete_orchestration(item, checkpoint)
+
+
+def scheduled(instance_id: str, task_id: int, name: str, input_json: str) -> TaskMessage:
+    event = pb.HistoryEvent(eventId=task_id, taskScheduled=pb.TaskScheduledEvent(name=name))
+    event.taskScheduled.input.value = input_json
+    return TaskMessage(instance_id, "exec", event)
+
+
+async def queue_activities(service: InMemoryOrchestrationService, messages: list[TaskMessage]) -> None:
+    # Activity messages reach the work-item queue through a checkpoint, as in production.
+    start = pb.HistoryEvent(eventId=-1, executionStarted=pb.ExecutionStartedEvent(name="Orch"))
+    start.executionStarted.orchestrationInstance.instanceId = "host"
+    start.executionStarted.orchestrationInstance.executionId.value = "exec"
+    await service.create_instance(TaskMessage("host", "exec", start), frozenset())
+    item = await service.lock_next_orchestration(1.0)
+    from azure_durable_ext.core.model import OrchestrationCheckpoint
+
+    await service.complete_orchestration(
+        item, OrchestrationCheckpoint(state=item.state.evolve(status=OrchestrationStatus.RUNNING), activity_messages=messages)
+    )
+
+
+async def test_activity_concurrency_limit_is_honoured() -> None:
+    service = InMemoryOrchestrationService()
+    running, peak, done, lock, release = 0, 0, 0, threading.Lock(), threading.Event()
+
+    def slow(value: int) -> int:
+        nonlocal running, peak, done
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        release.wait(5)
+        with lock:
+            running -= 1
+            done += 1
+        return value
+
+    registry = Registry()
+    registry.add_activity(slow)
+    dispatcher = ActivityDispatcher(service, [InProcessActivityRunner(registry)], max_concurrent=2, poll_timeout=0.1)
+    await queue_activities(service, [scheduled("host", i, "slow", str(i)) for i in range(5)])
+    await dispatcher.start()
+    try:
+        while running < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert (running, peak, dispatcher.in_flight) == (2, 2, 2)
+        release.set()
+        while done < 5 or dispatcher.in_flight:
+            await asyncio.sleep(0.02)
+    finally:
+        release.set()
+        await dispatcher.stop()
+    assert peak == 2
+
+
+async def test_long_activity_lock_is_renewed() -> None:
+    service = RecordingService()
+    finished = threading.Event()
+
+    def long_running(_: Any) -> str:
+        finished.wait(5)
+        return "done"
+
+    registry = Registry()
+    registry.add_activity(long_running)
+    dispatcher = ActivityDispatcher(
+        service, [InProcessActivityRunner(registry)], max_concurrent=1, poll_timeout=0.1, renew_interval=0.05
+    )
+    await queue_activities(service, [scheduled("host", 0, "long_running", "null")])
+    await dispatcher.start()
+    try:
+        while service.renewals < 3:
+            await asyncio.sleep(0.02)
+    finally:
+        finished.set()
+        await dispatcher.stop()
+    assert service.renewals >= 3
+
+
+async def test_stop_puts_unfinished_activities_back() -> None:
+    service = InMemoryOrchestrationService()
+    started, never = threading.Event(), threading.Event()
+
+    def stuck(_: Any) -> None:
+        started.set()
+        never.wait(3)
+
+    registry = Registry()
+    registry.add_activity(stuck)
+    dispatcher = ActivityDispatcher(service, [InProcessActivityRunner(registry)], max_concurrent=1, poll_timeout=0.1)
+    await queue_activities(service, [scheduled("host", 0, "stuck", "null")])
+    await dispatcher.start()
+    while not started.is_set():
+        await asyncio.sleep(0.01)
+    await dispatcher.stop(grace=0.1)
+    never.set()
+    again = await service.lock_next_activity(1.0)
+    assert again is not None and again.task_id == 0 and again.dequeue_count == 2
+
+
+def hello(ctx: Any) -> Any:
+    first = yield ctx.call_activity("greet", "a")
+    second = yield ctx.call_activity("greet", "b")
+    return [first, second]
+
+
+def greet(name: str) -> str:
+    return f"hi {name}"
+
+
+def flaky_then_fine(ctx: Any) -> Any:
+    return (yield ctx.call_activity("sometimes", ctx.get_input()))
+
+
+async def run_hub(service: InMemoryOrchestrationService, registry: Registry) -> Any:
+    hub = TaskHub.create(DurableTaskOptions(max_concurrent_orchestrator_functions=2), service)
+    dispatchers = create_dispatchers(hub, registry=registry, poll_timeout=0.1)
+    await dispatchers.start()
+    return hub, dispatchers
+
+
+async def test_lost_lock_discards_the_episode_and_its_messages_run_again() -> None:
+    service = RecordingService()
+    registry = Registry()
+    registry.add_orchestrator(hello)
+    registry.add_activity(greet)
+    hub, dispatchers = await run_hub(service, registry)
+    try:
+        service.lose_next_completion = True
+        await hub.durable.start_new("hello", "i1")
+        state = await hub.durable.wait_for_completion("i1", 10)
+    finally:
+        await dispatchers.stop()
+    assert state is not None and state.output == '["hi a", "hi b"]'
+    kinds = [e.WhichOneof("eventType") for e in await service.get_history("i1")]
+    assert kinds.count("executionStarted") == 1 and kinds.count("taskScheduled") == 2
+
+
+async def test_rewind_reruns_the_failed_activity() -> None:
+    service = InMemoryOrchestrationService()
+    attempts: list[str] = []
+
+    def sometimes(value: str) -> str:
+        attempts.append(value)
+        if len(attempts) == 1:
+            raise RuntimeError("first time fails")
+        return f"ok {value}"
+
+    registry = Registry()
+    registry.add_orchestrator(flaky_then_fine)
+    registry.add_activity(sometimes)
+    hub, dispatchers = await run_hub(service, registry)
+    try:
+        await hub.durable.start_new("flaky_then_fine", "r1", input='"x"')
+        failed = await hub.durable.wait_for_completion("r1", 10)
+        assert failed is not None and failed.status is OrchestrationStatus.FAILED
+        await hub.durable.rewind("r1", "try again")
+        done = await hub.service.wait_for_instance("r1", lambda s: s.status is OrchestrationStatus.COMPLETED, 10)
+    finally:
+        await dispatchers.stop()
+    assert done is not None and done.output == '"ok x"' and done.failure is None
+    assert attempts == ["x", "x"]
+
+
+async def test_orchestration_concurrency_limit_is_honoured() -> None:
+    service = InMemoryOrchestrationService()
+    registry = Registry()
+    in_flight, peak = 0, 0
+
+    class CountingRunner:
+        def can_run(self, name: str, version: str | None) -> bool:
+            return True
+
+        async def run(self, request: pb.OrchestratorRequest) -> Any:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.05)
+            in_flight -= 1
+            from azure_durable_ext.sidecar.dispatch import RunnerOutcome
+
+            done = pb.OrchestratorAction(id=0)
+            done.completeOrchestration.orchestrationStatus = pb.ORCHESTRATION_STATUS_COMPLETED
+            return RunnerOutcome.completed(pb.OrchestratorResponse(instanceId=request.instanceId, actions=[done]))
+
+    hub = TaskHub.create(DurableTaskOptions(max_concurrent_orchestrator_functions=3), service)
+    dispatchers = create_dispatchers(hub, registry=registry, extra_orchestration_runners=[CountingRunner()], poll_timeout=0.1)
+    await dispatchers.start()
+    try:
+        for i in range(10):
+            await hub.durable.start_new("Anything", f"c{i}")
+        for i in range(10):
+            assert await hub.durable.wait_for_completion(f"c{i}", 10) is not None
+    finally:
+        await dispatchers.stop()
+    assert peak == 3
+
+
+async def test_timer_created_in_process_fires() -> None:
+    service = InMemoryOrchestrationService()
+
+    def napper(ctx: Any) -> Any:
+        yield ctx.create_timer(timedelta(milliseconds=200))
+        return "rested"
+
+    registry = Registry()
+    registry.add_orchestrator(napper)
+    hub, dispatchers = await run_hub(service, registry)
+    try:
+        await hub.durable.start_new("napper", "n1")
+        state = await hub.durable.wait_for_completion("n1", 10)
+    finally:
+        await dispatchers.stop()
+    assert state is not None and state.output == '"rested"'

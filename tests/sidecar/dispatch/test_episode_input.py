@@ -1,0 +1,160 @@
+"""episode_input.plan_episode: which messages an episode sees (pure rules)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from azure_durable_ext._proto import pb
+from azure_durable_ext.core.model import InstanceState, TaskMessage
+from azure_durable_ext.core.status import OrchestrationStatus
+from azure_durable_ext.sidecar.dispatch.episode_input import PlanKind, plan_episode, rewind_history
+from azure_durable_ext.storage.service import OrchestrationWorkItem
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+NOW = T0 + timedelta(minutes=1)
+ID, EXEC = "i", "e1"
+
+
+def event(kind: str, event_id: int = -1, **fields: object) -> pb.HistoryEvent:
+    e = pb.HistoryEvent(eventId=event_id)
+    e.timestamp.FromDatetime(T0)
+    body = getattr(e, kind)
+    body.SetInParent()
+    for name, value in fields.items():
+        setattr(body, name, value)
+    return e
+
+
+def start_event(execution: str = EXEC, parent: str | None = None) -> pb.HistoryEvent:
+    e = event("executionStarted", name="Orch")
+    e.executionStarted.version.value = "1.0"
+    e.executionStarted.orchestrationInstance.instanceId = ID
+    e.executionStarted.orchestrationInstance.executionId.value = execution
+    if parent is not None:
+        e.executionStarted.parentInstance.taskScheduledId = 4
+        e.executionStarted.parentInstance.orchestrationInstance.instanceId = parent
+    return e
+
+
+def state(status: OrchestrationStatus, execution: str = EXEC) -> InstanceState:
+    return InstanceState(
+        instance_id=ID, name="Orch", version="1.0", execution_id=execution, status=status,
+        created_at=T0, last_updated_at=T0,
+    )
+
+
+def item(st: InstanceState | None, past: list[pb.HistoryEvent], *messages: TaskMessage) -> OrchestrationWorkItem:
+    return OrchestrationWorkItem(instance_id=ID, state=st, past_events=past, new_messages=list(messages))
+
+
+def msg(e: pb.HistoryEvent, execution: str | None = EXEC) -> TaskMessage:
+    return TaskMessage(ID, execution, e)
+
+
+RUNNING_HISTORY = [event("orchestratorStarted"), start_event(), event("taskScheduled", 0, name="A")]
+
+
+def new_kinds(plan) -> list[str]:
+    return [e.WhichOneof("eventType") for e in plan.request.newEvents]
+
+
+def test_fresh_start_runs_with_orchestrator_started_first() -> None:
+    plan = plan_episode(item(state(OrchestrationStatus.PENDING), [], msg(start_event())), NOW)
+    assert plan.kind is PlanKind.RUN
+    assert new_kinds(plan) == ["orchestratorStarted", "executionStarted"]
+    assert plan.request.newEvents[0].timestamp.ToDatetime(tzinfo=timezone.utc) == NOW
+    assert (plan.name, plan.version, plan.request.executionId.value) == ("Orch", "1.0", EXEC)
+
+
+def test_stale_execution_and_duplicate_results_are_dropped() -> None:
+    plan = plan_episode(
+        item(
+            state(OrchestrationStatus.RUNNING),
+            RUNNING_HISTORY,
+            msg(event("taskCompleted", taskScheduledId=0)),
+            msg(event("taskCompleted", taskScheduledId=0)),  # redelivered
+            msg(event("timerFired", timerId=7), execution="old"),
+            msg(event("eventRaised", name="x"), execution=None),
+        ),
+        NOW,
+    )
+    assert new_kinds(plan) == ["orchestratorStarted", "taskCompleted", "eventRaised"]
+    assert [kind for kind, _ in plan.dropped] == ["taskCompleted", "timerFired"]
+
+
+def test_a_retried_task_id_accepts_one_result_per_schedule() -> None:
+    history = RUNNING_HISTORY + [event("taskFailed", taskScheduledId=0), event("taskScheduled", 0, name="A")]
+    plan = plan_episode(item(state(OrchestrationStatus.RUNNING), history, msg(event("taskCompleted", taskScheduledId=0))), NOW)
+    assert new_kinds(plan) == ["orchestratorStarted", "taskCompleted"]
+
+
+def test_messages_to_a_finished_instance_are_discarded() -> None:
+    done = RUNNING_HISTORY + [event("executionCompleted")]
+    plan = plan_episode(item(state(OrchestrationStatus.COMPLETED), done, msg(event("eventRaised", name="x"), None)), NOW)
+    assert plan.kind is PlanKind.DISCARD and plan.dropped
+
+
+def test_second_start_of_a_running_child_fails_the_parents_task() -> None:
+    plan = plan_episode(
+        item(state(OrchestrationStatus.RUNNING), RUNNING_HISTORY, msg(start_event("e2", parent="dad"), "e2")), NOW
+    )
+    assert plan.kind is PlanKind.DISCARD
+    [reply] = plan.extra_messages
+    assert reply.instance_id == "dad"
+    assert reply.event.subOrchestrationInstanceFailed.taskScheduledId == 4
+
+
+def test_new_execution_over_a_finished_instance_replaces_history() -> None:
+    done = RUNNING_HISTORY + [event("executionCompleted")]
+    plan = plan_episode(item(state(OrchestrationStatus.COMPLETED), done, msg(start_event("e2"), "e2")), NOW)
+    assert plan.kind is PlanKind.RUN and plan.replaced_history
+    assert list(plan.request.pastEvents) == [] and plan.request.executionId.value == "e2"
+
+
+def test_late_start_of_a_terminated_pending_instance_is_dropped() -> None:
+    plan = plan_episode(item(state(OrchestrationStatus.TERMINATED), [], msg(start_event())), NOW)
+    assert plan.kind is PlanKind.DISCARD
+    assert "already ran" in plan.dropped[0][1]
+
+
+def test_terminate_before_start_terminates_directly() -> None:
+    terminate = event("executionTerminated")
+    terminate.executionTerminated.input.value = '"why"'
+    plan = plan_episode(item(state(OrchestrationStatus.PENDING), [], msg(terminate, None)), NOW)
+    assert plan.kind is PlanKind.CHECKPOINT
+    assert plan.checkpoint.state.status is OrchestrationStatus.TERMINATED
+    assert (plan.checkpoint.state.output, plan.checkpoint.state.completed_at) == ('"why"', NOW)
+
+
+def test_events_before_the_start_are_deferred_and_unknown_instances_held() -> None:
+    early = plan_episode(item(state(OrchestrationStatus.PENDING), [], msg(event("eventRaised", name="x"), None)), NOW)
+    assert early.kind is PlanKind.DEFER
+    unknown = plan_episode(item(None, [], msg(event("eventRaised", name="x"), None)), NOW)
+    assert unknown.kind is PlanKind.UNKNOWN
+
+
+def test_rewind_removes_the_failure_and_rewinds_failed_children() -> None:
+    failed_history = RUNNING_HISTORY + [
+        event("taskCompleted", taskScheduledId=0),
+        event("taskScheduled", 1, name="B"),
+        event("taskFailed", taskScheduledId=1),
+        event("subOrchestrationInstanceCreated", 2, instanceId="kid", name="C"),
+        event("subOrchestrationInstanceFailed", taskScheduledId=2),
+        event("executionCompleted"),
+    ]
+    rewound = event("executionRewound")
+    plan = plan_episode(item(state(OrchestrationStatus.FAILED), failed_history, msg(rewound, None)), NOW)
+    assert plan.kind is PlanKind.RUN and plan.replaced_history
+    past = [(e.WhichOneof("eventType"), e.eventId) for e in plan.request.pastEvents]
+    assert ("taskScheduled", 1) not in past and ("taskScheduled", 0) in past
+    assert not any(k in ("taskFailed", "subOrchestrationInstanceFailed", "executionCompleted") for k, _ in past)
+    assert ("subOrchestrationInstanceCreated", 2) in past
+    assert new_kinds(plan) == ["orchestratorStarted", "executionRewound"]
+    [child] = plan.extra_messages
+    assert child.instance_id == "kid" and child.event.HasField("executionRewound")
+    kept, _ = rewind_history(failed_history, NOW, rewound.executionRewound)
+    assert len(kept) == len(plan.request.pastEvents)
+
+
+def test_rewind_of_a_running_instance_is_dropped() -> None:
+    plan = plan_episode(item(state(OrchestrationStatus.RUNNING), RUNNING_HISTORY, msg(event("executionRewound"), None)), NOW)
+    assert plan.kind is PlanKind.DISCARD
