@@ -25,12 +25,9 @@ Semantics (the same contract as the Azure Storage provider, minus durability):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
-import logging
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from ..._proto import pb
 from ...core.clock import SYSTEM_CLOCK, Clock
@@ -47,19 +44,8 @@ from ...core.status import OrchestrationStatus
 from ...protocol.convert import from_timestamp, optional_string
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
 from .activities import ActivityQueue
+from .records import InstanceRecord, current_execution_only, matches, same_execution, without_payloads
 from .signals import ChangeNotifier, WorkQueue
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Instance:
-    state: InstanceState | None = None
-    history: list[pb.HistoryEvent] = field(default_factory=list)
-    messages: deque[TaskMessage] = field(default_factory=deque)
-    lock: int | None = None
-    abandon_count: int = 0
-    held_until_timer: bool = False
 
 
 class InMemoryOrchestrationService(OrchestrationService):
@@ -68,12 +54,14 @@ class InMemoryOrchestrationService(OrchestrationService):
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK, task_hub: str = "TestHubName") -> None:
         self.clock = clock
         self.task_hub = task_hub
-        self._instances: dict[str, _Instance] = {}
+        self._instances: dict[str, InstanceRecord] = {}
         self._ready: WorkQueue[str] = WorkQueue()
         self._activities = ActivityQueue()
         self._changes: ChangeNotifier[str] = ChangeNotifier()
         self._timers: set[asyncio.TimerHandle] = set()
         self._tokens = itertools.count(1)
+        #: Ids of instances with a row, sorted; None when rows were added or removed since.
+        self._sorted_ids: list[str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -91,6 +79,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         """Drop everything; waiters on instances are woken (they see the instance gone)."""
         await self.stop()
         self._instances.clear()
+        self._sorted_ids = None
         self._ready.clear()
         self._activities.clear()
         self._changes.notify_all()
@@ -110,7 +99,9 @@ class InMemoryOrchestrationService(OrchestrationService):
         if previous is not None and previous.status in dedupe_statuses:
             raise InstanceAlreadyExistsError(start.instance_id)
         if inst is None:
-            inst = self._instances[start.instance_id] = _Instance()
+            inst = self._instances[start.instance_id] = InstanceRecord()
+        if previous is None:
+            self._sorted_ids = None
         now = self.clock.now()
         inst.state = InstanceState(
             instance_id=start.instance_id,
@@ -149,32 +140,40 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst = self._instances.get(instance_id)
         if inst is None or inst.state is None:
             return None
-        return inst.state if include_payloads else _without_payloads(inst.state)
+        return inst.state if include_payloads else without_payloads(inst.state)
 
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
-        """Instances ordered by id, filtered, one page; the token is the last id returned."""
+        """Instances ordered by id, filtered, one page; the token is the last id returned.
+
+        The sorted id list is rebuilt only after instances were added or removed, so paging
+        through a stable store sorts once and then costs one bisect per page.
+        """
         if query.page_size < 1:
             raise InvalidArgumentError(f"page size must be at least 1, got {query.page_size}")
-        after = query.continuation_token
+        ids = self._ordered_ids()
         prefix = query.instance_id_prefix or ""
-        matches = self._filtered(query, after, prefix)
-        page = matches[: query.page_size]
-        token = page[-1].instance_id if len(matches) > query.page_size else None
-        if not query.include_payloads:
-            page = [_without_payloads(s) for s in page]
-        return InstancePage(page, token)
+        after = query.continuation_token
+        index = bisect.bisect_left(ids, prefix)
+        if after is not None:
+            index = max(index, bisect.bisect_right(ids, after))
+        page: list[InstanceState] = []
+        more = False
+        for instance_id in itertools.islice(ids, index, None):
+            if not instance_id.startswith(prefix):
+                break  # sorted: past the prefix's range
+            state = self._instances[instance_id].state
+            if state is None or not matches(state, query.statuses, query.created_from, query.created_to):
+                continue
+            if len(page) == query.page_size:
+                more = True
+                break
+            page.append(state if query.include_payloads else without_payloads(state))
+        return InstancePage(page, page[-1].instance_id if more else None)
 
-    def _filtered(self, query: InstanceQuery, after: str | None, prefix: str) -> list[InstanceState]:
-        states = [
-            inst.state
-            for inst in self._instances.values()
-            if inst.state is not None
-            and (after is None or inst.state.instance_id > after)
-            and inst.state.instance_id.startswith(prefix)
-            and _matches(inst.state, query.statuses, query.created_from, query.created_to)
-        ]
-        states.sort(key=lambda s: s.instance_id)
-        return states
+    def _ordered_ids(self) -> list[str]:
+        if self._sorted_ids is None:
+            self._sorted_ids = sorted(iid for iid, inst in self._instances.items() if inst.state is not None)
+        return self._sorted_ids
 
     async def get_history(self, instance_id: str) -> list[pb.HistoryEvent]:
         inst = self._instances.get(instance_id)
@@ -185,6 +184,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst = self._instances.pop(instance_id, None)
         if inst is None:
             return 0
+        if inst.state is not None:
+            self._sorted_ids = None
         self._ready.discard(instance_id)
         self._changes.notify(instance_id)
         return 1 if inst.state is not None else 0
@@ -196,7 +197,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             for iid, inst in self._instances.items()
             if inst.state is not None
             and inst.state.status.is_terminal
-            and _matches(inst.state, purge.statuses, purge.created_from, purge.created_to)
+            and matches(inst.state, purge.statuses, purge.created_from, purge.created_to)
         ]
         for iid in doomed:
             await self.purge_instance(iid)
@@ -238,7 +239,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst = self._instances.get(instance_id)
         if inst is None or inst.lock is not None or not inst.messages or inst.held_until_timer:
             return None
-        messages = _current_execution_only(inst)
+        messages = current_execution_only(inst)
         inst.messages.clear()
         if not messages:
             return None
@@ -322,7 +323,7 @@ class InMemoryOrchestrationService(OrchestrationService):
     def _enqueue(self, message: TaskMessage) -> None:
         inst = self._instances.get(message.instance_id)
         if inst is None:
-            inst = self._instances[message.instance_id] = _Instance()
+            inst = self._instances[message.instance_id] = InstanceRecord()
         inst.messages.append(message)
         if inst.lock is None and not inst.held_until_timer:
             self._ready.put(message.instance_id)
@@ -335,9 +336,9 @@ class InMemoryOrchestrationService(OrchestrationService):
         if inst.lock is None and inst.messages:
             self._ready.put(instance_id, front=True)
 
-    def _locked_instance(self, item: OrchestrationWorkItem) -> _Instance:
+    def _locked_instance(self, item: OrchestrationWorkItem) -> InstanceRecord:
         inst = self._instances.get(item.instance_id)
-        if inst is None or inst.lock is None or inst.lock != item.lock or not _same_execution(inst, item):
+        if inst is None or inst.lock is None or inst.lock != item.lock or not same_execution(inst, item):
             raise ConcurrencyConflictError(
                 f"the lock on instance {item.instance_id!r} is no longer held (purged, completed or abandoned)"
             )
@@ -352,51 +353,3 @@ class InMemoryOrchestrationService(OrchestrationService):
 
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
-
-
-def _current_execution_only(inst: _Instance) -> list[TaskMessage]:
-    """The queued messages minus those addressed to an execution that is no longer current
-    (a replaced or continued-as-new execution's timers and results); start messages always
-    pass, as they define the execution."""
-    current = inst.state.execution_id if inst.state is not None else None
-    kept = []
-    for message in inst.messages:
-        if (
-            message.execution_id is None
-            or current is None
-            or message.execution_id == current
-            or message.event.HasField("executionStarted")
-        ):
-            kept.append(message)
-        else:
-            log.debug("dropping a %s message for old execution %s of %s",
-                      message.event.WhichOneof("eventType"), message.execution_id, message.instance_id)
-    return kept
-
-
-def _same_execution(inst: _Instance, item: OrchestrationWorkItem) -> bool:
-    # A create that replaced the instance while it was locked makes the episode stale.
-    if item.state is None or inst.state is None:
-        return item.state is None or inst.state is None
-    return item.state.execution_id == inst.state.execution_id
-
-
-def _without_payloads(state: InstanceState) -> InstanceState:
-    if state.input is None and state.output is None and state.custom_status is None:
-        return state
-    return state.evolve(input=None, output=None, custom_status=None)
-
-
-def _matches(
-    state: InstanceState,
-    statuses: frozenset[OrchestrationStatus],
-    created_from: datetime | None,
-    created_to: datetime | None,
-) -> bool:
-    if statuses and state.status not in statuses:
-        return False
-    if created_from is not None and state.created_at < created_from:
-        return False
-    if created_to is not None and state.created_at > created_to:
-        return False
-    return True

@@ -270,3 +270,16 @@ async def test_messages_for_a_replaced_execution_are_dropped(service: InMemoryOr
     item = await service.lock_next_orchestration(1)
     assert item is not None
     assert [m.event.WhichOneof("eventType") for m in item.new_messages] == ["executionStarted", "eventRaised"]
+
+
+async def test_query_order_follows_creates_and_purges_between_pages(service: InMemoryOrchestrationService) -> None:
+    for name in ("b", "d", "ab", "c"):
+        await service.create_instance(start_message(name), frozenset())
+    first = await service.query_instances(InstanceQuery(page_size=2))
+    assert [s.instance_id for s in first.instances] == ["ab", "b"] and first.continuation_token == "b"
+    await service.create_instance(start_message("bb"), frozenset())
+    await service.purge_instance("c")
+    rest = await service.query_instances(InstanceQuery(page_size=2, continuation_token=first.continuation_token))
+    assert [s.instance_id for s in rest.instances] == ["bb", "d"] and rest.continuation_token is None
+    only_b = await service.query_instances(InstanceQuery(instance_id_prefix="b"))
+    assert [s.instance_id for s in only_b.instances] == ["b", "bb"]

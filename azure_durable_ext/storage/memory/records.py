@@ -1,0 +1,74 @@
+"""The in-memory provider's record of one instance, and the pure rules applied to records."""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..._proto import pb
+from ...core.model import InstanceState, TaskMessage
+from ...core.status import OrchestrationStatus
+from ..service import OrchestrationWorkItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class InstanceRecord:
+    """Row (None until created), history, queued messages and lock state of one instance."""
+
+    state: InstanceState | None = None
+    history: list[pb.HistoryEvent] = field(default_factory=list)
+    messages: deque[TaskMessage] = field(default_factory=deque)
+    lock: int | None = None
+    abandon_count: int = 0
+    held_until_timer: bool = False
+
+
+def current_execution_only(inst: InstanceRecord) -> list[TaskMessage]:
+    """The queued messages minus those addressed to an execution that is no longer current
+    (a replaced or continued-as-new execution's timers and results); start messages always
+    pass, as they define the execution."""
+    current = inst.state.execution_id if inst.state is not None else None
+    kept = []
+    for message in inst.messages:
+        if (
+            message.execution_id is None
+            or current is None
+            or message.execution_id == current
+            or message.event.HasField("executionStarted")
+        ):
+            kept.append(message)
+        else:
+            log.debug("dropping a %s message for old execution %s of %s",
+                      message.event.WhichOneof("eventType"), message.execution_id, message.instance_id)
+    return kept
+
+
+def same_execution(inst: InstanceRecord, item: OrchestrationWorkItem) -> bool:
+    # A create that replaced the instance while it was locked makes the episode stale.
+    if item.state is None or inst.state is None:
+        return item.state is None or inst.state is None
+    return item.state.execution_id == inst.state.execution_id
+
+
+def without_payloads(state: InstanceState) -> InstanceState:
+    if state.input is None and state.output is None and state.custom_status is None:
+        return state
+    return state.evolve(input=None, output=None, custom_status=None)
+
+
+def matches(
+    state: InstanceState,
+    statuses: frozenset[OrchestrationStatus],
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> bool:
+    if statuses and state.status not in statuses:
+        return False
+    if created_from is not None and state.created_at < created_from:
+        return False
+    if created_to is not None and state.created_at > created_to:
+        return False
+    return True
