@@ -7,7 +7,9 @@ so a purge deletes them with one listing.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,7 @@ MAX_QUEUE_MESSAGE_BYTES = 45 * 1024
 MAX_TABLE_PROPERTY_BYTES = 60 * 1024
 #: A row keeps ``{Prop}BlobName`` in place of a property stored as a blob.
 BLOB_SUFFIX = "BlobName"
+_UPLOAD_MEMORY = 1000
 
 
 def table_property_too_large(value: str) -> bool:
@@ -40,11 +43,15 @@ def history_blob_name(instance_id: str, row_key: str, event_type: str, prop: str
     return f"{instance_id}/history-{row_key}-{event_type}-{uuid.uuid4().hex[:8]}-{prop}.json.gz"
 
 
-def instance_blob_name(instance_id: str, prop: str) -> str:
-    return f"{instance_id}/instance-{prop}-{uuid.uuid4().hex[:8]}.json.gz"
+def instance_blob_name(instance_id: str, execution_id: str, prop: str, value: str) -> str:
+    """Named by execution and content: rewriting an unchanged value (the input, with every
+    checkpoint of the row) reuses the blob, racing writers of different values never share
+    a name, and a new execution (after a purge, say) never trusts an older upload."""
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    return f"{instance_id}/instance-{execution_id}-{prop}-{digest}.json.gz"
 
 
-def externalize_large(row: dict[str, Any], blob_name: Callable[[str], str]) -> list[tuple[str, str]]:
+def externalize_large(row: dict[str, Any], blob_name: Callable[[str, str], str]) -> list[tuple[str, str]]:
     """Move string properties too large for a table into ``{Prop}BlobName`` columns.
 
     Returns the (blob name, text) pairs the caller must upload before writing the row.
@@ -53,7 +60,7 @@ def externalize_large(row: dict[str, Any], blob_name: Callable[[str], str]) -> l
     for name in list(row):
         value = row[name]
         if isinstance(value, str) and name not in ("PartitionKey", "RowKey") and table_property_too_large(value):
-            name_of_blob = blob_name(name)
+            name_of_blob = blob_name(name, value)
             uploads.append((name_of_blob, value))
             del row[name]
             row[name + BLOB_SUFFIX] = name_of_blob
@@ -75,10 +82,20 @@ class MessageManager:
     def __init__(self, container: ContainerClient, counter: StorageOperationCounter) -> None:
         self._container = container
         self._ops = counter
+        # Blobs this process uploaded: a content-named blob (an instance's input, rewritten
+        # with every checkpoint of its row) is not uploaded twice.
+        self._uploaded: OrderedDict[str, bytes] = OrderedDict()
 
     async def upload(self, blob_name: str, text: str) -> None:
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        if self._uploaded.get(blob_name) == digest:
+            return
         self._ops.count("blob", "upload")
         await self._container.upload_blob(blob_name, gzip.compress(text.encode("utf-8")), overwrite=True)
+        self._uploaded[blob_name] = digest
+        self._uploaded.move_to_end(blob_name)
+        while len(self._uploaded) > _UPLOAD_MEMORY:
+            self._uploaded.popitem(last=False)
 
     async def download(self, blob_name: str) -> str:
         self._ops.count("blob", "download")
@@ -94,6 +111,7 @@ class MessageManager:
         self._ops.count("blob", "list")
         names = [b.name async for b in self._container.list_blobs(name_starts_with=f"{instance_id}/")]
         for name in names:
+            self._uploaded.pop(name, None)
             self._ops.count("blob", "delete")
             try:
                 await self._container.delete_blob(name)

@@ -85,7 +85,7 @@ class TrackingStore:
 
     async def _row_for(self, state: InstanceState) -> dict[str, Any]:
         row = state_to_row(state, self._hub)
-        uploads = externalize_large(row, lambda prop: instance_blob_name(state.instance_id, prop))
+        uploads = externalize_large(row, lambda prop, value: instance_blob_name(state.instance_id, state.execution_id, prop, value))
         await self._blobs.upload_all(uploads)
         return row
 
@@ -153,7 +153,7 @@ class TrackingStore:
         for i, event in enumerate(events):
             row = event_to_row(instance_id, execution_id, first + i, event)
             key, kind = row["RowKey"], event_type_name(event)
-            uploads = externalize_large(row, lambda prop: history_blob_name(instance_id, key, kind, prop))
+            uploads = externalize_large(row, lambda prop, _value: history_blob_name(instance_id, key, kind, prop))
             await self._blobs.upload_all(uploads)
             ops.append(("upsert", row, {"mode": UpdateMode.REPLACE}))
         if replace:

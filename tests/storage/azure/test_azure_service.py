@@ -323,6 +323,8 @@ async def test_a_checkpoint_that_loses_the_etag_race_is_not_applied(
 async def test_large_values_round_trip_through_blobs_and_purge_removes_them(
     azurite: AzuriteProcess, azure_service: AzureStorageOrchestrationService
 ) -> None:
+    from azure.storage.blob.aio import BlobServiceClient
+
     big_input = json.dumps("i" * 80_000)
     big_output = json.dumps("o" * 70_000)
     await azure_service.create_instance(start_message("huge", input=big_input), RUNNING_STATES)
@@ -342,9 +344,12 @@ async def test_large_values_round_trip_through_blobs_and_purge_removes_them(
         rows = [dict(e) async for e in ts.get_table_client(azure_service.names.history_table).list_entities()]
         started = next(r for r in rows if r.get("EventType") == "ExecutionStarted")
         assert started["InputBlobName"].startswith("huge/history-0000000000000001-ExecutionStarted-")
+    async with BlobServiceClient.from_connection_string(azurite.connection_string) as bs:
+        container = bs.get_container_client(azure_service.names.large_messages_container)
+        names = [b.name async for b in container.list_blobs(name_starts_with="huge/instance-")]
+        inputs = [n for n in names if "-Input-" in n]
+        assert len(inputs) == 1, "the unchanged input is stored once, however often the row is written"
     assert await azure_service.purge_instance("huge") == 1
-    from azure.storage.blob.aio import BlobServiceClient
-
     async with BlobServiceClient.from_connection_string(azurite.connection_string) as bs:
         container = bs.get_container_client(azure_service.names.large_messages_container)
         assert [b.name async for b in container.list_blobs(name_starts_with="huge/")] == []
