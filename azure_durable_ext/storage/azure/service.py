@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 
 from ..._proto import pb
@@ -74,7 +75,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         self.clock = clock
         self.counter = counter or StorageOperationCounter()
         self._account = account
-        self._resources: HubResources | None = None
+        self._parts: _HubParts | None = None
         self._hub_ready = False
         self._hub_lock = asyncio.Lock()
         self._sessions = SessionTable()
@@ -94,31 +95,21 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     # -- wiring ----------------------------------------------------------------------------
     @property
-    def _r(self) -> HubResources:
-        if self._resources is None:
-            self._resources = HubResources(self._account, self.names, self.counter)
-            blobs = MessageManager(self._resources.large_messages, self.counter)
-            self._blobs = blobs
-            self._tracking = TrackingStore(
-                self._resources.instances, self._resources.history, blobs, self.counter, self.names.hub
-            )
-            self._control = [MessageQueue(q, blobs, self.counter) for q in self._resources.control_queues]
-            self._poison = PoisonMessageHandler(self._resources.poison, self._tracking, blobs, self.counter, self.clock)
-            self._work = OrchestrationWork(self._sessions, self._tracking, self.clock, self._where, self._notify)
-            self._activities = ActivityQueue(
-                MessageQueue(self._resources.work_items, blobs, self.counter), self.options, self._poison, self.clock
-            )
-        return self._resources
+    def _hub(self) -> "_HubParts":
+        """The hub's clients and stores, built on first use (and again after ``stop``)."""
+        if self._parts is None:
+            self._parts = _HubParts.build(self)
+        return self._parts
 
-    async def _ready(self) -> HubResources:
-        """The hub's clients, its resources created once per process (as the .NET client does)."""
-        r = self._r
+    async def _ready(self) -> "_HubParts":
+        """The hub's parts, its resources created once per process (as the .NET client does)."""
+        hub = self._hub
         if not self._hub_ready:
             async with self._hub_lock:
                 if not self._hub_ready:
-                    await r.create()
+                    await hub.resources.create()
                     self._hub_ready = True
-        return r
+        return hub
 
     def _where(self, what: str) -> AbstractContextManager[None]:
         return unavailable_as(self._account.setting_name, what)
@@ -133,16 +124,16 @@ class AzureStorageOrchestrationService(OrchestrationService):
         poller = self._pollers.get(partition)
         if poller is None:
             poller = self._pollers[partition] = ControlQueue(
-                partition, self._control[partition], self._sessions, self.options, self._poison, self.clock
+                partition, self._hub.control[partition], self._sessions, self.options, self._hub.poison, self.clock
             )
         return poller
 
     async def set_owned_partitions(self, partitions: frozenset[int]) -> None:
         """Poll exactly these control queues from now on (a partition manager's decision)."""
         self.owned_partitions = frozenset(partitions)
-        if self._resources is not None:
+        if self._parts is not None:
             # Another process may run those instances now: what this one cached goes stale.
-            self._work.cache.forget_where(lambda iid: self.names.partition_of(iid) not in partitions)
+            self._parts.work.cache.forget_where(lambda iid: self.names.partition_of(iid) not in partitions)
         for p, poller in list(self._pollers.items()):
             if p not in partitions:
                 await poller.stop()
@@ -155,26 +146,25 @@ class AzureStorageOrchestrationService(OrchestrationService):
         for poller in self._pollers.values():
             await poller.stop()
         self._pollers.clear()
-        if self._resources is not None:
-            self._work.clear()
-        if self._resources is not None:
-            await self._resources.close()
-            self._resources = None
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            parts.work.clear()
+            await parts.resources.close()
         self._hub_ready = False
 
     async def create_task_hub(self, *, recreate: bool = False) -> None:
         if recreate:
             await self.delete_task_hub()
-        await self._r.create()
+        await self._hub.resources.create()
         self._hub_ready = True
 
     async def delete_task_hub(self) -> None:
         for poller in self._pollers.values():
             await poller.stop()
         self._pollers.clear()
-        r = self._r
-        self._work.clear()
-        await r.delete()
+        hub = self._hub
+        hub.work.clear()
+        await hub.resources.delete()
         self._hub_ready = False
 
     # -- client operations ----------------------------------------------------------------
@@ -188,9 +178,9 @@ class AzureStorageOrchestrationService(OrchestrationService):
         if start.event.WhichOneof("eventType") != "executionStarted":
             raise InvalidArgumentError("create_instance needs an executionStarted message")
         await self._ready()
-        self._work.cache.forget(start.instance_id)
+        self._hub.work.cache.forget(start.instance_id)
         state = self._pending_state(start)
-        queue = self._control[self.names.partition_of(start.instance_id)]
+        queue = self._hub.control[self.names.partition_of(start.instance_id)]
         with self._where(f"starting instance {start.instance_id!r}"):
             sent = await queue.send(
                 MessageData(message=start), visible_at=start.visible_at or state.scheduled_start_at, now=self.clock.now()
@@ -203,7 +193,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         if inserted_etag is not None and not self._sessions.is_locked(start.instance_id):
             # A brand-new instance: its first episode in this process needs no reads (unless
             # a poller already took the start: then its episode's entry must win).
-            self._work.cache.put_if_absent(start.instance_id, CachedInstance(state, inserted_etag, HistorySnapshot()))
+            self._hub.work.cache.put_if_absent(start.instance_id, CachedInstance(state, inserted_etag, HistorySnapshot()))
         self._local_enqueue(start.instance_id)
         self._notify(start.instance_id)
 
@@ -214,10 +204,10 @@ class AzureStorageOrchestrationService(OrchestrationService):
         etag: str | None = None
         for attempt in range(_CREATE_ATTEMPTS):
             try:
-                new_etag = await self._tracking.write_instance(state, etag)
+                new_etag = await self._hub.tracking.write_instance(state, etag)
                 return new_etag if attempt == 0 else None
             except ConcurrencyConflictError:
-                previous, etag = await self._tracking.fetch_instance(state.instance_id, include_payloads=False)
+                previous, etag = await self._hub.tracking.fetch_instance(state.instance_id, include_payloads=False)
             if previous is not None and previous.execution_id == state.execution_id:
                 return None  # a poller already ran this very start and wrote its row
             if previous is not None and previous.status in dedupe_statuses:
@@ -263,7 +253,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             data = MessageData(message=message)
             if sender is not None:
                 data.sender_instance_id, data.sender_execution_id = sender
-            queue = self._control[self.names.partition_of(message.instance_id)]
+            queue = self._hub.control[self.names.partition_of(message.instance_id)]
             sends.append(queue.send(data, visible_at=message.visible_at, now=now))
         await asyncio.gather(*sends)
         for message in messages:
@@ -277,21 +267,21 @@ class AzureStorageOrchestrationService(OrchestrationService):
     async def get_instance(self, instance_id: str, *, include_payloads: bool = True) -> InstanceState | None:
         await self._ready()
         with self._where(f"reading instance {instance_id!r}"):
-            state, _ = await self._tracking.fetch_instance(instance_id, include_payloads=include_payloads)
+            state, _ = await self._hub.tracking.fetch_instance(instance_id, include_payloads=include_payloads)
         return state
 
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
         await self._ready()
         with self._where("querying instances"):
-            return await self._tracking.query_instances(query)
+            return await self._hub.tracking.query_instances(query)
 
     async def get_history(self, instance_id: str) -> list[pb.HistoryEvent]:
         """The history of the execution the instance row names (empty when unknown)."""
         await self._ready()
         with self._where(f"reading the history of {instance_id!r}"):
             (state, _), snapshot = await asyncio.gather(
-                self._tracking.fetch_instance(instance_id, include_payloads=False),
-                self._tracking.load_history(instance_id),
+                self._hub.tracking.fetch_instance(instance_id, include_payloads=False),
+                self._hub.tracking.load_history(instance_id),
             )
         if state is None or snapshot.execution_id != state.execution_id:
             return []
@@ -299,14 +289,14 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     async def purge_instance(self, instance_id: str) -> int:
         await self._ready()
-        self._work.cache.forget(instance_id)
+        self._hub.work.cache.forget(instance_id)
         with self._where(f"purging {instance_id!r}"):
-            state, _ = await self._tracking.fetch_instance(instance_id, include_payloads=False)
-            await self._tracking.delete_history(instance_id)
-            await self._blobs.delete_instance_blobs(instance_id)
+            state, _ = await self._hub.tracking.fetch_instance(instance_id, include_payloads=False)
+            await self._hub.tracking.delete_history(instance_id)
+            await self._hub.blobs.delete_instance_blobs(instance_id)
             if state is None:
                 return 0
-            await self._tracking.delete_instance_row(instance_id)
+            await self._hub.tracking.delete_instance_row(instance_id)
         self._notify(instance_id)
         return 1
 
@@ -316,7 +306,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         if not statuses:
             return 0
         with self._where("purging instances"):
-            ids = await self._tracking.instance_ids_matching(statuses, purge.created_from, purge.created_to)
+            ids = await self._hub.tracking.instance_ids_matching(statuses, purge.created_from, purge.created_to)
         count = 0
         for instance_id in ids:
             count += await self.purge_instance(instance_id)
@@ -359,7 +349,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         await self._ready()
         for p in self.owned_partitions:
             self._poller(p).start()
-        return await self._work.lock_next(timeout)
+        return await self._hub.work.lock_next(timeout)
 
     async def complete_orchestration(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint) -> None:
         """Checkpoint in order: outbound messages, history (+ sentinel), instance row, deletes."""
@@ -367,39 +357,69 @@ class AzureStorageOrchestrationService(OrchestrationService):
         async def send_outbound(sender: tuple[str, str | None]) -> None:
             await asyncio.gather(
                 self._send_to_instances(checkpoint.orchestrator_messages, sender=sender),
-                self._activities.send_all(checkpoint.activity_messages),
+                self._hub.activities.send_all(checkpoint.activity_messages),
             )
 
-        await self._work.complete(item, checkpoint, send_outbound)
+        await self._hub.work.complete(item, checkpoint, send_outbound)
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
         """Messages become visible again after ``delay`` seconds (0: at once)."""
-        await self._work.abandon(item, delay)
+        await self._hub.work.abandon(item, delay)
         self._local_enqueue(item.instance_id)
 
     async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
-        await self._work.renew(item, self.options.control_queue_visibility_timeout)
+        await self._hub.work.renew(item, self.options.control_queue_visibility_timeout)
 
     # -- activity work ---------------------------------------------------------------------
     async def lock_next_activity(self, timeout: float) -> ActivityWorkItem | None:
         await self._ready()
         with self._where("receiving activity work"):
-            return await self._activities.lock_next(timeout)
+            return await self._hub.activities.lock_next(timeout)
 
     async def complete_activity(self, item: ActivityWorkItem, result: TaskMessage) -> None:
         """Send the result to the orchestration's control queue, then delete the work item."""
-        received = self._activities.held(item)
+        received = self._hub.activities.held(item)
         with self._where("completing an activity"):
             await self._send_to_instances([result], sender=None)
-            await self._activities.finish(item, received)
+            await self._hub.activities.finish(item, received)
 
     async def abandon_activity(self, item: ActivityWorkItem, *, delay: float = 0.0) -> None:
         """Visible again after ``delay`` seconds (0: at once); see ``abandon_backoff`` for a
         dequeue-count based delay."""
         with self._where("abandoning an activity"):
-            await self._activities.abandon(item, delay)
+            await self._hub.activities.abandon(item, delay)
 
     async def renew_activity(self, item: ActivityWorkItem) -> None:
         with self._where("renewing an activity lock"):
-            await self._activities.renew(item)
+            await self._hub.activities.renew(item)
 
+
+
+@dataclass(frozen=True, slots=True)
+class _HubParts:
+    """Everything built on the hub's SDK clients, wired once per service lifetime."""
+
+    resources: HubResources
+    blobs: MessageManager
+    tracking: TrackingStore
+    control: list[MessageQueue]
+    poison: PoisonMessageHandler
+    work: OrchestrationWork
+    activities: ActivityQueue
+
+    @classmethod
+    def build(cls, service: AzureStorageOrchestrationService) -> "_HubParts":
+        counter, clock = service.counter, service.clock
+        resources = HubResources(service._account, service.names, counter)
+        blobs = MessageManager(resources.large_messages, counter)
+        tracking = TrackingStore(resources.instances, resources.history, blobs, counter, service.names.hub)
+        poison = PoisonMessageHandler(resources.poison, tracking, blobs, counter, clock)
+        return cls(
+            resources=resources,
+            blobs=blobs,
+            tracking=tracking,
+            control=[MessageQueue(q, blobs, counter) for q in resources.control_queues],
+            poison=poison,
+            work=OrchestrationWork(service._sessions, tracking, clock, service._where, service._notify),
+            activities=ActivityQueue(MessageQueue(resources.work_items, blobs, counter), service.options, poison, clock),
+        )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..._proto import pb
-from ...core.model import FailureDetails, InstanceState, TaskMessage
+from ...core.model import FailureDetails, InstanceState
 from ...core.status import OrchestrationStatus
 from .json_values import timestamp_to_datetime
 from .message_queue import ReceivedMessage

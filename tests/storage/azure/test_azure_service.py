@@ -408,7 +408,7 @@ async def test_a_crash_between_history_and_row_writes_is_repaired(azurite: Azuri
         assert item is not None
         checkpoint = episode(item)
         # The history write of the checkpoint happens; the process dies before the row write.
-        await crashed._tracking.append_history(
+        await crashed._hub.tracking.append_history(
             "crash", checkpoint.state.execution_id, checkpoint.new_events, item.lock.snapshot, checkpoint.state.created_at
         )
     finally:
@@ -432,7 +432,7 @@ async def test_messages_are_never_dropped_on_stale_cached_knowledge(azure_servic
     item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
     assert item is not None
     await azure_service.complete_orchestration(item, episode(item))
-    remembered = azure_service._work.cache.take("stale")
+    remembered = azure_service._hub.work.cache.take("stale")
     assert remembered is not None
     restart = start_message("stale")
     await azure_service.create_instance(restart, frozenset())
@@ -440,7 +440,7 @@ async def test_messages_are_never_dropped_on_stale_cached_knowledge(azure_servic
     assert item is not None
     await azure_service.complete_orchestration(item, episode(item))
     # As if another process had run the restart: this one still remembers the old execution.
-    azure_service._work.cache.put("stale", remembered)
+    azure_service._hub.work.cache.put("stale", remembered)
     await azure_service.send_messages([TaskMessage("stale", restart.execution_id, task_completed(0))])
     item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
     assert item is not None and kinds([m.event for m in item.new_messages]) == ["taskCompleted"]
@@ -462,13 +462,13 @@ async def test_a_message_due_beyond_the_queue_limit_is_hidden_again(azure_servic
     far = datetime.now(timezone.utc) + timedelta(days=9)
     timer = TaskMessage("far", None, task_completed(0), visible_at=far)
     partition = azure_service.names.partition_of("far")
-    queue = azure_service._control[partition]
+    queue = azure_service._hub.control[partition]
     sent = await queue.send(MessageData(message=timer), visible_at=far, now=datetime.now(timezone.utc))
     # Pretend the queue's 7-day cap ran out: the message is visible long before it is due.
-    client: QueueClient = azure_service._r.control_queues[partition]
+    client: QueueClient = azure_service._hub.resources.control_queues[partition]
     await client.update_message(sent.message_id, sent.pop_receipt, visibility_timeout=0)
     sessions = SessionTable()
-    poller = ControlQueue(partition, queue, sessions, azure_service.options, azure_service._poison, azure_service.clock)
+    poller = ControlQueue(partition, queue, sessions, azure_service.options, azure_service._hub.poison, azure_service.clock)
     assert await poller.poll_once() == 2  # the start (due) and the far timer (re-hidden)
     taken = await sessions.take(0.1)
     assert taken is not None and kinds([m.task_message.event for m in taken[1]]) == ["executionStarted"]
