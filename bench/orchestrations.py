@@ -13,6 +13,9 @@ figures for context, and on Azurite the storage operations per activity/event an
 of the storage-bound ceiling (about 200 storage operations/s on these machines).
 
     .venv/bin/python bench/orchestrations.py [--rounds 2] [--no-azurite]
+
+Our sidecar uses the Durable Functions defaults (maxConcurrentOrchestratorFunctions and
+maxConcurrentActivityFunctions = 10 x cores); BENCH_MAX_CONCURRENT=N overrides both.
 """
 from __future__ import annotations
 
@@ -100,7 +103,11 @@ def serve_ours(storage: str, connection_string: str | None) -> None:
     from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
 
     async def run() -> None:
-        options = DurableTaskOptions(hub_name=f"Bench{os.getpid()}")
+        limit = int(os.environ.get("BENCH_MAX_CONCURRENT", "0")) or None
+        limits = {} if limit is None else {
+            "max_concurrent_orchestrator_functions": limit, "max_concurrent_activity_functions": limit
+        }
+        options = DurableTaskOptions(hub_name=f"Bench{os.getpid()}", **limits)
         counter = None
         if storage == "azurite":
             from azure_durable_ext.core.options import AzureStorageOptions

@@ -141,6 +141,7 @@ class _Episode:
     started: pb.ExecutionStartedEvent
     now: datetime
     all_events: Sequence[pb.HistoryEvent]
+    new_events: Sequence[pb.HistoryEvent]
     make_execution_id: Callable[[], str]
     stamp: Timestamp
     events: list[pb.HistoryEvent] = field(default_factory=list)
@@ -428,6 +429,24 @@ def _state_of_execution(
     )
 
 
+def _suspended_after(ep: _Episode, previous: InstanceState | None) -> bool:
+    # The row already says whether the execution was suspended before this episode, so only
+    # the new events need reading (histories grow long; rows are ours and kept in step).
+    if previous is None or previous.execution_id != ep.execution_id or previous.status not in (
+        OrchestrationStatus.RUNNING,
+        OrchestrationStatus.SUSPENDED,
+    ):
+        return is_suspended(ep.all_events)
+    suspended = previous.status is OrchestrationStatus.SUSPENDED
+    for event in ep.new_events:
+        kind = event.WhichOneof("eventType")
+        if kind == "executionSuspended":
+            suspended = True
+        elif kind == "executionResumed":
+            suspended = False
+    return suspended
+
+
 def _next_state(
     ep: _Episode, previous: InstanceState | None, custom_status: str | None
 ) -> InstanceState:
@@ -448,7 +467,7 @@ def _next_state(
         changes.update(created_at=keep_from.created_at, generation=keep_from.generation)
     completion = ep.completion
     if completion is None or completion.status is OrchestrationStatus.CONTINUED_AS_NEW:
-        suspended = ep.next_state is None and is_suspended(ep.all_events)
+        suspended = ep.next_state is None and _suspended_after(ep, previous)
         changes.update(
             status=OrchestrationStatus.SUSPENDED if suspended else OrchestrationStatus.RUNNING,
             output=None,
@@ -494,7 +513,14 @@ def checkpoint_episode(
 
     def attempt(actions: Iterable[pb.OrchestratorAction]) -> _Episode:
         ep = _Episode(
-            request.instanceId, execution_id, started, now, all_events, make_execution_id, request.newEvents[0].timestamp
+            request.instanceId,
+            execution_id,
+            started,
+            now,
+            all_events,
+            request.newEvents,
+            make_execution_id,
+            request.newEvents[0].timestamp,
         )
         ep.events.extend(request.newEvents)
         _apply(ep, actions)

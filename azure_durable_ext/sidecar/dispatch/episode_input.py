@@ -166,7 +166,12 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
     )
     plan = EpisodePlan(PlanKind.RUN)
     kept: list[pb.HistoryEvent] = []
-    awaiting = _awaiting_results(history)
+    # Counting what awaits a result reads the whole history: only done when a result came.
+    awaiting = (
+        _awaiting_results(history)
+        if any(m.event.WhichOneof("eventType") in _RESULT_KEYS for m in item.new_messages)
+        else Counter()
+    )
 
     for message in item.new_messages:
         event = message.event
