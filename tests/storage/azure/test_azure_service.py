@@ -473,3 +473,13 @@ async def test_a_message_due_beyond_the_queue_limit_is_hidden_again(azure_servic
     taken = await sessions.take(0.1)
     assert taken is not None and kinds([m.task_message.event for m in taken[1]]) == ["executionStarted"]
     assert await poller.poll_once() == 0, "the far message is invisible again"
+
+
+async def test_a_foreign_continuation_token_is_refused(azure_service: AzureStorageOrchestrationService) -> None:
+    from azure_durable_ext.core.errors import InvalidArgumentError
+    from azure_durable_ext.core.model import InstanceQuery
+
+    with pytest.raises(InvalidArgumentError, match="continuation token"):
+        await azure_service.query_instances(InstanceQuery(continuation_token="not-a-token!"))
+    with pytest.raises(InvalidArgumentError, match="page size"):
+        await azure_service.query_instances(InstanceQuery(page_size=0))
