@@ -45,7 +45,7 @@ from ...protocol.convert import from_timestamp, optional_string
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
 from .activities import ActivityQueue
 from .records import InstanceRecord, current_execution_only, matches, same_execution, without_payloads
-from .signals import ChangeNotifier, WorkQueue
+from .signals import ChangeNotifier, WorkQueue, wait_signal
 
 
 class InMemoryOrchestrationService(OrchestrationService):
@@ -224,9 +224,7 @@ class InMemoryOrchestrationService(OrchestrationService):
                 return None
             waiter = self._changes.watch(instance_id)
             try:
-                await asyncio.wait_for(waiter, remaining)
-            except asyncio.TimeoutError:
-                return None
+                await wait_signal(waiter, remaining)
             finally:
                 self._changes.unwatch(instance_id, waiter)
 

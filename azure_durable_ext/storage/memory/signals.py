@@ -11,6 +11,29 @@ T = TypeVar("T", bound=Hashable)
 R = TypeVar("R")
 
 
+async def wait_signal(waiter: asyncio.Future[bool], timeout: float | None) -> bool:
+    """Wait for ``waiter`` (resolved True by whoever signals it) at most ``timeout`` seconds
+    (None: no limit); False on timeout.
+
+    Not ``asyncio.wait_for``: on Python < 3.12 it returns normally when the caller is
+    cancelled in the same loop turn the future completes, losing the cancellation (a
+    stopping dispatcher would then keep waiting). Awaiting the future directly never does.
+    """
+    handle = None
+    if timeout is not None:
+        handle = asyncio.get_running_loop().call_later(max(0.0, timeout), _expire, waiter)
+    try:
+        return await waiter
+    finally:
+        if handle is not None:
+            handle.cancel()
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class WorkQueue(Generic[T]):
     """A FIFO of distinct items; ``take`` waits (with a timeout) until one is available.
 
@@ -21,7 +44,7 @@ class WorkQueue(Generic[T]):
     def __init__(self) -> None:
         self._items: deque[T] = deque()
         self._members: set[T] = set()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[bool]] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -65,25 +88,21 @@ class WorkQueue(Generic[T]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            waiter: asyncio.Future[None] = loop.create_future()
+            waiter: asyncio.Future[bool] = loop.create_future()
             self._waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
-                return self.pop_nowait()
+                woken = await wait_signal(waiter, deadline - loop.time())
             except asyncio.CancelledError:
-                # Pass a wake-up we may have consumed on to the next waiter.
-                if waiter.done() and not waiter.cancelled():
+                # Pass a wake-up this cancelled waiter received on to the next one.
+                if waiter.done() and not waiter.cancelled() and waiter.result():
                     self._wake_one()
                 raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
             item = self.pop_nowait()
-            if item is not None:
+            if item is not None or not woken or loop.time() >= deadline:
                 return item
-            if loop.time() >= deadline:
-                return None
 
     async def claim(self, timeout: float, claim: Callable[[T], R | None]) -> R | None:
         """Take items until ``claim`` turns one into a result (stale items give None and
@@ -104,7 +123,7 @@ class WorkQueue(Generic[T]):
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
                 return
 
 
@@ -112,24 +131,25 @@ class ChangeNotifier(Generic[T]):
     """Wakes everyone waiting on a key when that key changes."""
 
     def __init__(self) -> None:
-        self._waiters: dict[T, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[T, set[asyncio.Future[bool]]] = {}
 
     def notify(self, key: T) -> None:
         for waiter in self._waiters.pop(key, ()):
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
 
     def notify_all(self) -> None:
         for key in list(self._waiters):
             self.notify(key)
 
-    def watch(self, key: T) -> asyncio.Future[None]:
-        """A future resolved at the next change of ``key``; call ``unwatch`` if abandoned."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def watch(self, key: T) -> asyncio.Future[bool]:
+        """A future resolved (True) at the next change of ``key``; wait on it with
+        ``wait_signal`` and call ``unwatch`` afterwards."""
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(key, set()).add(waiter)
         return waiter
 
-    def unwatch(self, key: T, waiter: asyncio.Future[None]) -> None:
+    def unwatch(self, key: T, waiter: asyncio.Future[bool]) -> None:
         waiters = self._waiters.get(key)
         if waiters is not None:
             waiters.discard(waiter)
