@@ -39,12 +39,11 @@ class ActivityQueue:
         if not messages:
             return
         now = self._clock.now()
-        await asyncio.gather(
-            *(
-                self.queue.send(MessageData(message=m, sender_instance_id=m.instance_id, sender_execution_id=m.execution_id), visible_at=m.visible_at, now=now)
-                for m in messages
-            )
-        )
+        sends = []
+        for m in messages:
+            data = MessageData(message=m, sender_instance_id=m.instance_id, sender_execution_id=m.execution_id)
+            sends.append(self.queue.send(data, visible_at=m.visible_at, now=now))
+        await asyncio.gather(*sends)
         self.backoff.wake()
 
     async def lock_next(self, timeout: float) -> ActivityWorkItem | None:

@@ -40,8 +40,14 @@ class HubResources:
         """Create every table, queue and container that is missing."""
         with unavailable_as(self.account.setting_name, f"creating task hub {self.names.hub!r}"):
             await asyncio.gather(
-                *(self._ignore(ResourceExistsError, "table", self._tables.create_table(t, **FIRST_CONTACT)) for t in self.names.tables),
-                *(self._ignore(ResourceExistsError, "queue", self._queues.create_queue(q, **FIRST_CONTACT)) for q in self.names.queues),
+                *(
+                    self._ignore(ResourceExistsError, "table", self._tables.create_table(t, **FIRST_CONTACT))
+                    for t in self.names.tables
+                ),
+                *(
+                    self._ignore(ResourceExistsError, "queue", self._queues.create_queue(q, **FIRST_CONTACT))
+                    for q in self.names.queues
+                ),
                 *(
                     self._ignore(ResourceExistsError, "blob", self._blobs.create_container(c, **FIRST_CONTACT))
                     for c in self.names.containers

@@ -58,7 +58,8 @@ class PoisonMessageHandler:
             "Body": message.body,
             "PoisonedAt": self._clock.now(),
         }
-        uploads = externalize_large(row, lambda prop, _value: f"{instance_id or '(unknown)'}/poison-{message.message_id}-{prop}.json.gz")
+        folder = instance_id or "(unknown)"
+        uploads = externalize_large(row, lambda prop, _v: f"{folder}/poison-{message.message_id}-{prop}.json.gz")
         await self._blobs.upload_all(uploads)
         self._ops.count("table", "insert")
         try:

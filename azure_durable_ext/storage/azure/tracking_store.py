@@ -85,7 +85,9 @@ class TrackingStore:
 
     async def _row_for(self, state: InstanceState) -> dict[str, Any]:
         row = state_to_row(state, self._hub)
-        uploads = externalize_large(row, lambda prop, value: instance_blob_name(state.instance_id, state.execution_id, prop, value))
+        uploads = externalize_large(
+            row, lambda prop, value: instance_blob_name(state.instance_id, state.execution_id, prop, value)
+        )
         await self._blobs.upload_all(uploads)
         return row
 
@@ -168,7 +170,8 @@ class TrackingStore:
             if etag is None:
                 guard: tuple[Any, ...] = ("create", sentinel)
             else:
-                guard = ("update", sentinel, {"mode": UpdateMode.MERGE, "etag": etag, "match_condition": MatchConditions.IfNotModified})
+                conditional = {"mode": UpdateMode.MERGE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+                guard = ("update", sentinel, conditional)
             etag = await self._submit(instance_id, [guard, *batch], conflict_is_fatal=index == 0)
         snapshot.sentinel_etag = etag
         snapshot.execution_id = execution_id

@@ -110,7 +110,13 @@ def test_entity_events_are_refused_with_the_kind_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", ["not json", "[]", '{"$type": "Other"}', '{"$type": "DurableTask.AzureStorage.MessageData", "TaskMessage": {"Event": {"EventType": 99}}}']
+    "body",
+    [
+        "not json",
+        "[]",
+        '{"$type": "Other"}',
+        '{"$type": "DurableTask.AzureStorage.MessageData", "TaskMessage": {"Event": {"EventType": 99}}}',
+    ],
 )
 def test_bad_queue_bodies_raise_serialization_error(body: str) -> None:
     with pytest.raises(SerializationError):

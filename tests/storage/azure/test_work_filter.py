@@ -22,7 +22,8 @@ from azure_durable_ext.storage.azure.work_filter import (  # noqa: E402
 
 
 def _received(message: TaskMessage, dequeue_count: int = 1, message_id: str = "m") -> ReceivedMessage:
-    return ReceivedMessage(None, message_id, "receipt", dequeue_count, "{}", MessageData(message=message))  # type: ignore[arg-type]
+    data = MessageData(message=message)
+    return ReceivedMessage(None, message_id, "receipt", dequeue_count, "{}", data)  # type: ignore[arg-type]
 
 
 def _row(execution_id: str, status: OrchestrationStatus, created_offset: float) -> InstanceState:

@@ -76,7 +76,9 @@ def completed_event(output: str = '"out"') -> pb.HistoryEvent:
     return event
 
 
-def running_state(item: OrchestrationWorkItem, status: OrchestrationStatus = OrchestrationStatus.RUNNING, output: str | None = None) -> InstanceState:
+def running_state(
+    item: OrchestrationWorkItem, status: OrchestrationStatus = OrchestrationStatus.RUNNING, output: str | None = None
+) -> InstanceState:
     """The state an episode of ``item`` would produce."""
     start = next((m for m in item.new_messages if m.event.HasField("executionStarted")), None)
     t = now()
