@@ -17,6 +17,7 @@ from .activity_dispatcher import ActivityDispatcher
 from .in_process import InProcessActivityRunner, InProcessOrchestrationRunner
 from .orchestration_dispatcher import OrchestrationDispatcher
 from .runners import ActivityOutcome, ActivityRunner, OrchestrationRunner, RunnerOutcome
+from ...storage.memory import InMemoryOrchestrationService
 from .work_item_streams import HEALTH_PING_INTERVAL, WorkerActivityRunner, WorkerOrchestrationRunner, WorkItemStreams
 
 __all__ = [
@@ -30,6 +31,10 @@ __all__ = [
     "WorkItemStreams",
     "create_dispatchers",
 ]
+
+
+#: How long a burst of external events is gathered before an episode (in-memory storage).
+EVENT_BURST_WINDOW = 0.004
 
 
 @dataclass(eq=False)
@@ -90,6 +95,8 @@ def create_dispatchers(
         clock=hub.clock,
         max_concurrent=options.max_concurrent_orchestrator_functions,
         poll_timeout=poll_timeout,
+        # Putting work back is free in memory only; Azure queues batch bursts by themselves.
+        event_burst_window=EVENT_BURST_WINDOW if isinstance(hub.service, InMemoryOrchestrationService) else 0.0,
     )
     activities = ActivityDispatcher(
         hub.service,

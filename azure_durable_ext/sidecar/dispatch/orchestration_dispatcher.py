@@ -9,6 +9,11 @@ stays Pending until a matching worker connects). A runner's abandon (versioning 
 worker that went away) puts the work back too, with a delay growing with the number of
 attempts. A lost lock (ConcurrencyConflictError) discards the episode: its messages come
 back and run again.
+
+With ``event_burst_window`` > 0 (the in-memory provider, where putting work back costs
+nothing), a batch of only external events that arrives within that window after the
+instance's previous episode is put back for the window, so a burst of events is replayed
+once per window rather than once or twice per event.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         no_runner_delay: float = 0.5,
         abandon_delay: float = 0.5,
         make_execution_id: Callable[[], str] = new_execution_id,
+        event_burst_window: float = 0.0,
     ) -> None:
         super().__init__(
             runners,
@@ -58,6 +64,8 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         )
         self.service = service
         self.make_execution_id = make_execution_id
+        self.event_burst_window = event_burst_window
+        self._last_episode: dict[str, float] = {}
 
     async def fetch(self, timeout: float) -> OrchestrationWorkItem | None:
         return await self.service.lock_next_orchestration(timeout)
@@ -68,7 +76,28 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
     async def put_back(self, item: OrchestrationWorkItem, delay: float) -> None:
         await self._put_back(item, delay, None)
 
+    def _in_event_burst(self, item: OrchestrationWorkItem) -> bool:
+        """External events arriving right after the instance's previous episode: wait
+        ``event_burst_window`` for more, so one episode (one replay of the whole history by
+        the worker) takes the burst instead of one episode per event or two."""
+        if self.event_burst_window <= 0 or item.dequeue_count > 1:
+            return False
+        last = self._last_episode.get(item.instance_id)
+        if last is None or self.clock.monotonic() - last > self.event_burst_window:
+            return False
+        return all(m.event.HasField("eventRaised") for m in item.new_messages)
+
+    def _episode_done(self, instance_id: str) -> None:
+        if self.event_burst_window <= 0:
+            return
+        if len(self._last_episode) >= 10_000:
+            self._last_episode.clear()
+        self._last_episode[instance_id] = self.clock.monotonic()
+
     async def handle(self, item: OrchestrationWorkItem) -> None:
+        if self._in_event_burst(item):
+            await self._put_back(item, self.event_burst_window, "coalescing a burst of external events")
+            return
         plan = plan_episode(item, self.clock.now())
         for kind, reason in plan.dropped:
             log.info("instance %r: dropped a %s message (%s)", item.instance_id, kind, reason)
@@ -110,6 +139,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             make_execution_id=self.make_execution_id,
         )
         await self._complete(item, checkpoint, plan)
+        self._episode_done(item.instance_id)
 
     async def _complete(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, plan: EpisodePlan) -> None:
         checkpoint.orchestrator_messages.extend(plan.extra_messages)

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 Kind = Literal["orchestration", "activity"]
 HEALTH_PING_INTERVAL = 30.0
 _CLOSED = object()
+#: How many instances' "declined by these workers" sets are remembered at most.
+_MAX_DECLINED = 10_000
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -288,6 +290,9 @@ class WorkItemStreams:
         if pending is None:
             return False
         if kind == "orchestration":
+            if len(self._declined) >= _MAX_DECLINED and pending.instance_id not in self._declined:
+                # Only a preference: forgetting it is safe, growing without bound is not.
+                self._declined.clear()
             self._declined.setdefault(pending.instance_id, set()).add(pending.connection)
         pending.future.set_result("abandon")
         return True

@@ -253,3 +253,43 @@ async def test_timer_created_in_process_fires() -> None:
     finally:
         await dispatchers.stop()
     assert state is not None and state.output == '"rested"'
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.seconds = 100.0
+
+    def now(self) -> Any:
+        from datetime import datetime, timezone
+
+        return datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+
+def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+    from azure_durable_ext.storage.service import OrchestrationWorkItem
+
+    clock = ManualClock()
+    dispatcher = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock, event_burst_window=0.004)
+    raised = TaskMessage("i", None, pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="e")))
+    result = TaskMessage("i", "x", pb.HistoryEvent(eventId=-1, taskCompleted=pb.TaskCompletedEvent(taskScheduledId=0)))
+
+    def batch(*messages: TaskMessage, dequeue_count: int = 1) -> OrchestrationWorkItem:
+        return OrchestrationWorkItem(
+            instance_id="i", state=None, past_events=[], new_messages=list(messages), dequeue_count=dequeue_count
+        )
+
+    assert not dispatcher._in_event_burst(batch(raised))  # no episode yet
+    dispatcher._episode_done("i")
+    clock.seconds += 0.001
+    assert dispatcher._in_event_burst(batch(raised, raised))
+    assert not dispatcher._in_event_burst(batch(raised, result))  # results never wait
+    assert not dispatcher._in_event_burst(batch(raised, dequeue_count=2))  # waited once already
+    clock.seconds += 0.01
+    assert not dispatcher._in_event_burst(batch(raised))  # the burst is over
+    off = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock)
+    off._episode_done("i")
+    assert not off._in_event_burst(batch(raised))
