@@ -118,7 +118,7 @@ class InMemoryOrchestrationService(OrchestrationService):
                 else None
             ),
             generation=0 if previous is None else previous.generation + 1,
-            tags=dict(started.tags),
+            tags=dict(started.tags) if started.tags else {},
             parent_instance_id=(
                 started.parentInstance.orchestrationInstance.instanceId
                 if started.HasField("parentInstance")
