@@ -14,7 +14,7 @@ from ...core.errors import ConcurrencyConflictError
 from ...core.model import TaskMessage
 from ...core.options import AzureStorageOptions
 from ..service import ActivityWorkItem
-from .control_queue import PoisonHandler
+from .control_queue import PoisonHandler, poison_reason
 from .message_codec import MessageData
 from .message_queue import MessageQueue, ReceivedMessage
 from .polling import PollingBackoff
@@ -73,8 +73,8 @@ class ActivityQueue:
             await self._on_poison(message, f"unreadable message: {message.error}")
             return None
         limit = self._options.poison_message_dequeue_count
-        if message.dequeue_count > limit:
-            await self._on_poison(message, f"activity message dequeued {message.dequeue_count} times (limit {limit})")
+        if message.failed_deliveries > limit:
+            await self._on_poison(message, "activity message " + poison_reason(message, limit))
             return None
         self._held[message.message_id] = message
         return ActivityWorkItem(message=message.data.message, lock=message, dequeue_count=message.dequeue_count)
@@ -94,7 +94,7 @@ class ActivityQueue:
     async def abandon(self, item: ActivityWorkItem, delay: float) -> None:
         received = self.held(item)
         self._held.pop(received.message_id, None)
-        await self.queue.hide(received, max(0.0, delay))
+        await self.queue.hide(received, max(0.0, delay), deliberate=True)
         if delay <= 0:
             self.backoff.wake()
 

@@ -90,8 +90,8 @@ class ControlQueue:
             await self._on_poison(message, f"unreadable message: {message.error}")
             return
         limit = self._options.poison_message_dequeue_count
-        if message.dequeue_count > limit:
-            await self._on_poison(message, f"dequeued {message.dequeue_count} times (limit {limit})")
+        if message.failed_deliveries > limit:
+            await self._on_poison(message, poison_reason(message, limit))
             return
         task = message.data.message
         if task.visible_at is not None:
@@ -100,3 +100,10 @@ class ControlQueue:
                 await self.queue.hide(message, wait)
                 return
         self._sessions.add(task.instance_id, message)
+
+
+def poison_reason(message: ReceivedMessage, limit: int) -> str:
+    return (
+        f"delivered {message.failed_deliveries} times without being completed (limit {limit}; "
+        f"dequeued {message.dequeue_count} times in all)"
+    )

@@ -18,6 +18,7 @@ from .event_codec import event_from_json, event_to_json, event_type_name
 from .json_values import datetime_to_timestamp, timestamp_from_json, timestamp_to_datetime, timestamp_to_json
 
 MESSAGE_DATA_TYPE = "DurableTask.AzureStorage.MessageData"
+ABANDON_COUNT = "AbandonCount"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -31,6 +32,9 @@ class MessageData:
     episode: int = 0
     sender_instance_id: str = ""
     sender_execution_id: str | None = None
+    #: Our addition: how often a dispatcher put this message back on purpose (no matching
+    #: worker, versioning REJECT...). Those redeliveries are not failures (see ``poison``).
+    abandon_count: int = 0
 
     @property
     def event_type_name(self) -> str:
@@ -67,7 +71,7 @@ def task_message_from_json(data: dict[str, Any]) -> TaskMessage:
 
 
 def message_data_to_dict(md: MessageData) -> dict[str, Any]:
-    return {
+    data = {
         "$type": MESSAGE_DATA_TYPE,
         "ActivityId": md.activity_id,
         "TaskMessage": None if md.message is None else task_message_to_json(md.message, md.sequence_number),
@@ -76,11 +80,21 @@ def message_data_to_dict(md: MessageData) -> dict[str, Any]:
         "Episode": md.episode,
         "Sender": {"InstanceId": md.sender_instance_id, "ExecutionId": md.sender_execution_id},
     }
+    if md.abandon_count:
+        data[ABANDON_COUNT] = md.abandon_count
+    return data
 
 
 def encode_message(md: MessageData) -> str:
     """The queue body of ``md`` (compact JSON)."""
     return json.dumps(message_data_to_dict(md), separators=(",", ":"), ensure_ascii=False)
+
+
+def with_abandon_count(body: str, count: int) -> str:
+    """``body`` (a MessageData or its large-message wrapper) with AbandonCount set."""
+    data = json.loads(body)
+    data[ABANDON_COUNT] = count
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_message(body: str | bytes) -> MessageData:
@@ -101,4 +115,5 @@ def decode_message(body: str | bytes) -> MessageData:
         episode=int(data.get("Episode") or 0),
         sender_instance_id=sender.get("InstanceId") or "",
         sender_execution_id=sender.get("ExecutionId"),
+        abandon_count=int(data.get(ABANDON_COUNT) or 0),
     )

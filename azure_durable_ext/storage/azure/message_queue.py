@@ -15,7 +15,7 @@ from azure.storage.queue.aio import QueueClient
 from ...core.errors import ConcurrencyConflictError, SerializationError
 from ...core.model import TaskMessage
 from .large_messages import MessageManager, message_blob_name, queue_message_too_large
-from .message_codec import MessageData, decode_message, encode_message
+from .message_codec import MessageData, decode_message, encode_message, with_abandon_count
 from .operations import StorageOperationCounter
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ class ReceivedMessage:
     body: str
     data: MessageData | None
     error: str | None = None
+
+    @property
+    def failed_deliveries(self) -> int:
+        """Deliveries that did not end in a completion or a deliberate put-back."""
+        return self.dequeue_count - (self.data.abandon_count if self.data is not None else 0)
 
     @property
     def task_message(self) -> TaskMessage:
@@ -103,6 +108,7 @@ class MessageQueue:
                 if data.message is None and data.compressed_blob_name:
                     full = decode_message(await self._blobs.download(data.compressed_blob_name))
                     full.compressed_blob_name = data.compressed_blob_name
+                    full.abandon_count = data.abandon_count
                     data = full
                 received.data = data
             except SerializationError as exc:
@@ -120,15 +126,28 @@ class MessageQueue:
         except ResourceNotFoundError:
             log.debug("message %s on %s was already gone", message.message_id, self.name)
 
-    async def hide(self, message: ReceivedMessage, seconds: float) -> None:
-        """Make the message visible again after ``seconds`` (renews or releases a lock)."""
+    async def hide(self, message: ReceivedMessage, seconds: float, *, deliberate: bool = False) -> None:
+        """Make the message visible again after ``seconds`` (renews or releases a lock).
+
+        ``deliberate``: a dispatcher puts it back on purpose; the message records that in
+        the same round trip so the redelivery does not count towards poisoning.
+        """
         self._ops.count("queue", "update")
+        content = None
+        if deliberate and message.data is not None:
+            content = with_abandon_count(message.body, message.data.abandon_count + 1)
         try:
             updated = await self._client.update_message(
-                message.message_id, message.pop_receipt, visibility_timeout=int(min(seconds, MAX_VISIBILITY_SECONDS))
+                message.message_id,
+                message.pop_receipt,
+                content=content,
+                visibility_timeout=int(min(seconds, MAX_VISIBILITY_SECONDS)),
             )
         except ResourceNotFoundError as exc:
             raise ConcurrencyConflictError(
                 f"message {message.message_id} on {self.name} is no longer locked by this receiver"
             ) from exc
         message.pop_receipt = str(updated.pop_receipt)
+        if content is not None and message.data is not None:
+            message.body = content
+            message.data.abandon_count += 1

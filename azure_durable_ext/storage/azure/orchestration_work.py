@@ -188,14 +188,14 @@ class OrchestrationWork:
         lock = self._held(item)
         self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
         self._release(item, lock)
-        await self._hide_all(lock.messages, delay)
+        await self._hide_all(lock.messages, delay, deliberate=True)
 
     async def renew(self, item: OrchestrationWorkItem, visibility_timeout: float) -> None:
         await self._hide_all(self._held(item).messages, visibility_timeout)
 
-    async def _hide_all(self, messages: Sequence[ReceivedMessage], seconds: float) -> None:
+    async def _hide_all(self, messages: Sequence[ReceivedMessage], seconds: float, *, deliberate: bool = False) -> None:
         with self._where("releasing messages"):
-            await asyncio.gather(*(m.queue.hide(m, seconds) for m in messages))
+            await asyncio.gather(*(m.queue.hide(m, seconds, deliberate=deliberate) for m in messages))
 
     async def _release_messages_after_failure(self, messages: Sequence[ReceivedMessage]) -> None:
         try:

@@ -1,9 +1,12 @@
 """Poison messages: recorded in ``{Hub}Poison``, removed from their queue, instance failed.
 
 DurableTask.AzureStorage retries such messages forever. Here a message that cannot be read,
-or was dequeued more than ``poisonMessageDequeueCount`` times, is moved to the poison table
+or was delivered more than ``poisonMessageDequeueCount`` times without being completed
+(its worker or process died, its checkpoint kept failing), is moved to the poison table
 (PartitionKey = escaped instance id, RowKey = queue message id; columns Queue, DequeueCount,
-Reason, Body) and its instance is failed with error type "PoisonMessage".
+Reason, Body) and its instance is failed with error type "PoisonMessage". Deliberate
+put-backs (``abandon_*``: no matching worker yet, versioning REJECT) are recorded in the
+message (``AbandonCount``) and do not count: such work waits as long as it has to.
 """
 from __future__ import annotations
 

@@ -120,24 +120,39 @@ async def _poison_rows(azurite: AzuriteProcess, service: AzureStorageOrchestrati
         return [dict(e) async for e in table.list_entities()]
 
 
+async def _crash_after_lock(service: AzureStorageOrchestrationService, kind: str) -> int:
+    """Lock work, then die without completing or abandoning it (the process crashes)."""
+    try:
+        if kind == "orchestration":
+            item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+        else:
+            item = await service.lock_next_activity(LOCK_TIMEOUT)
+        assert item is not None
+        return item.dequeue_count
+    finally:
+        await service.stop()
+
+
 async def test_an_orchestration_message_that_keeps_failing_is_poisoned(
     azurite: AzuriteProcess, poison_service: AzureStorageOrchestrationService
 ) -> None:
     service = poison_service
+    hub = service.names.hub
     await service.create_instance(start_message("sick"), RUNNING_STATES)
     item = await service.lock_next_orchestration(LOCK_TIMEOUT)
     assert item is not None
     await service.complete_orchestration(item, episode(item))
     await service.send_messages([TaskMessage("sick", item.state.execution_id if item.state else None, task_completed(9))])
+    await service.set_owned_partitions(frozenset())
     for attempt in (1, 2):
-        item = await service.lock_next_orchestration(LOCK_TIMEOUT)
-        assert item is not None and item.dequeue_count == attempt
-        await service.abandon_orchestration(item)
-    assert await service.lock_next_orchestration(3.0) is None
+        crashing = make_azure_service(azurite, hub_name=hub, control_queue_visibility_timeout=1.0)
+        assert await _crash_after_lock(crashing, "orchestration") == attempt
+    await service.set_owned_partitions(frozenset(range(4)))
+    assert await service.lock_next_orchestration(4.0) is None
     state = await service.get_instance("sick")
     assert state is not None and state.status is OrchestrationStatus.FAILED
     assert state.failure is not None and state.failure.error_type == "PoisonMessage"
-    assert "dequeued 3 times (limit 2)" in state.failure.message
+    assert "delivered 3 times without being completed (limit 2" in state.failure.message
     assert kinds(await service.get_history("sick"))[-1] == "executionCompleted"
     (row,) = await _poison_rows(azurite, service)
     assert row["PartitionKey"] == "sick" and row["DequeueCount"] == 3
@@ -154,16 +169,34 @@ async def test_an_activity_that_keeps_failing_is_poisoned(
     scheduled = task_scheduled(0)
     activity = TaskMessage("actsick", item.new_messages[0].execution_id, scheduled)
     await service.complete_orchestration(item, episode(item, extra=[scheduled], activities=[activity]))
-    for _ in range(2):
-        work = await service.lock_next_activity(LOCK_TIMEOUT)
-        assert work is not None
-        await service.abandon_activity(work)
-    assert await service.lock_next_activity(2.0) is None
+    for attempt in (1, 2):
+        crashing = make_azure_service(
+            azurite, hub_name=service.names.hub, work_item_queue_visibility_timeout=1.0
+        )
+        assert await _crash_after_lock(crashing, "activity") == attempt
+    assert await service.lock_next_activity(4.0) is None
     state = await service.get_instance("actsick")
     assert state is not None and state.status is OrchestrationStatus.FAILED
-    assert state.failure is not None and "activity message dequeued 3 times" in state.failure.message
+    assert state.failure is not None and "activity message delivered 3 times" in state.failure.message
     (row,) = await _poison_rows(azurite, service)
     assert row["Queue"] == service.names.work_item_queue
+
+
+async def test_deliberate_put_backs_never_poison_a_message(
+    azurite: AzuriteProcess, poison_service: AzureStorageOrchestrationService
+) -> None:
+    service = poison_service
+    await service.create_instance(start_message("waiting", version="9.0"), RUNNING_STATES)
+    for attempt in range(1, 6):
+        item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+        assert item is not None and item.dequeue_count == attempt
+        await service.abandon_orchestration(item)  # e.g. no worker for version 9.0 yet
+    item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await service.complete_orchestration(item, episode(item))
+    state = await service.get_instance("waiting")
+    assert state is not None and state.status is OrchestrationStatus.RUNNING
+    assert await _poison_rows(azurite, service) == []
 
 
 async def test_an_unreadable_message_is_poisoned_without_harm(

@@ -121,3 +121,13 @@ def test_entity_events_are_refused_with_the_kind_named() -> None:
 def test_bad_queue_bodies_raise_serialization_error(body: str) -> None:
     with pytest.raises(SerializationError):
         decode_message(body)
+
+
+def test_abandon_count_is_recorded_in_the_body_and_read_back() -> None:
+    from azure_durable_ext.storage.azure.message_codec import with_abandon_count
+
+    body = encode_message(MessageData(message=TaskMessage("abc", "e1", SAMPLES["eventRaised"])))
+    assert "AbandonCount" not in json.loads(body), "absent until a deliberate put-back"
+    marked = with_abandon_count(body, 3)
+    assert next(iter(json.loads(marked))) == "$type"
+    assert decode_message(marked).abandon_count == 3
