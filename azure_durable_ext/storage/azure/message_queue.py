@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient
 
 from ...core.errors import ConcurrencyConflictError, SerializationError
@@ -118,13 +118,19 @@ class MessageQueue:
             out.append(received)
         return out
 
-    async def delete(self, message: ReceivedMessage | SentMessage) -> None:
-        """Delete a message; already gone (deleted or its receipt outdated) is not an error."""
+    async def delete(self, message: ReceivedMessage | SentMessage) -> bool:
+        """Delete a message; True when it is gone (deleted now or before), False when a
+        receiver holds it (our receipt is outdated: it was received meanwhile)."""
         self._ops.count("queue", "delete")
         try:
             await self._client.delete_message(message.message_id, message.pop_receipt)
         except ResourceNotFoundError:
             log.debug("message %s on %s was already gone", message.message_id, self.name)
+        except HttpResponseError as exc:
+            if exc.error_code != "PopReceiptMismatch":
+                raise
+            return False
+        return True
 
     async def hide(self, message: ReceivedMessage, seconds: float, *, deliberate: bool = False) -> None:
         """Make the message visible again after ``seconds`` (renews or releases a lock).

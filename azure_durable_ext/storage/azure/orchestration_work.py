@@ -20,7 +20,7 @@ from .instance_cache import CachedInstance, InstanceCache
 from .message_queue import ReceivedMessage
 from .sessions import SessionTable
 from .tracking_store import HistorySnapshot, TrackingStore
-from .work_filter import row_behind_history, select_messages, state_from_history
+from .work_filter import row_behind_history, select_messages, start_execution_id, state_from_history
 
 log = logging.getLogger(__name__)
 SendOutbound = Callable[[tuple[str, str | None]], Awaitable[None]]
@@ -86,13 +86,13 @@ class OrchestrationWork:
             if cached is not None:
                 state, etag, snapshot = cached.state, cached.row_etag, cached.snapshot
                 selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
-                if selection.dropped or selection.deferred:
-                    cached = None  # never drop a message on cached knowledge: check afresh
+                if selection.dropped or selection.deferred or _starts_other_execution(messages, state):
+                    cached = None  # never drop, defer or restart on cached knowledge: check afresh
             if cached is None:
                 (state, etag), snapshot = await asyncio.gather(
                     self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
                 )
-                selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
+                selection = select_messages(messages, state, snapshot.execution_id, snapshot.events, snapshot.refused)
             for message, reason in selection.dropped:
                 log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
             await asyncio.gather(*(m.queue.delete(m) for m, _ in selection.dropped))
@@ -218,3 +218,11 @@ def _with_stored_generation(state: InstanceState, item: OrchestrationWorkItem, l
     if lock.new_execution and item.state.execution_id != state.execution_id:
         generation += 1
     return state if state.generation == generation else state.evolve(generation=generation)
+
+
+def _starts_other_execution(messages: Sequence[ReceivedMessage], state: InstanceState | None) -> bool:
+    return any(
+        m.task_message.event.HasField("executionStarted")
+        and (state is None or start_execution_id(m.task_message) != state.execution_id)
+        for m in messages
+    )

@@ -45,7 +45,7 @@ from .control_queue import ControlQueue
 from .hub_resources import HubResources
 from .large_messages import MessageManager
 from .message_codec import MessageData
-from .message_queue import MessageQueue
+from .message_queue import MessageQueue, SentMessage
 from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
@@ -187,8 +187,13 @@ class AzureStorageOrchestrationService(OrchestrationService):
             )
             try:
                 inserted_etag = await self._write_pending_row(state, dedupe_statuses)
+            except (InstanceAlreadyExistsError, ConcurrencyConflictError):
+                if not await queue.delete(sent):
+                    # A poller holds the message already: leave it a note not to run it.
+                    await self._hub.tracking.record_refused_start(start.instance_id, state.execution_id)
+                raise
             except BaseException:
-                await queue.delete(sent)
+                await _try_delete(queue, sent)
                 raise
         if inserted_etag is not None and not self._sessions.is_locked(start.instance_id):
             # A brand-new instance: its first episode in this process needs no reads (unless
@@ -394,6 +399,15 @@ class AzureStorageOrchestrationService(OrchestrationService):
             await self._hub.activities.renew(item)
 
 
+
+
+async def _try_delete(queue: MessageQueue, sent: SentMessage) -> None:
+    """Take a start message back after a failed start; if that fails too (storage gone), the
+    orphan rule in ``work_filter`` decides later."""
+    try:
+        await queue.delete(sent)
+    except Exception:
+        log.exception("could not take back start message %s on %s", sent.message_id, queue.name)
 
 @dataclass(frozen=True, slots=True)
 class _HubParts:

@@ -31,6 +31,7 @@ from .operations import StorageOperationCounter
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 100
+REFUSED_PREFIX = "refused-"
 _CONFLICT_STATUSES = frozenset({409, 412})
 
 
@@ -42,6 +43,8 @@ class HistorySnapshot:
     execution_id: str | None = None
     row_keys: list[str] = field(default_factory=list)
     sentinel_etag: str | None = None
+    #: Executions whose start was refused after its message could not be taken back.
+    refused: set[str] = field(default_factory=set)
 
 
 class TrackingStore:
@@ -124,6 +127,8 @@ class TrackingStore:
             if entity["RowKey"] == SENTINEL_ROW_KEY:
                 snapshot.sentinel_etag = entity.metadata.get("etag")
                 snapshot.execution_id = entity.get("ExecutionId")
+            elif entity["RowKey"].startswith(REFUSED_PREFIX):
+                snapshot.refused.add(entity["RowKey"][len(REFUSED_PREFIX) :])
             else:
                 rows.append(dict(entity))
         rows.sort(key=lambda r: r["RowKey"])
@@ -195,6 +200,14 @@ class TrackingStore:
                 ) from exc
             raise
         return str(results[0].get("etag")) if results else None
+
+    async def record_refused_start(self, instance_id: str, execution_id: str) -> None:
+        """Mark execution ``execution_id`` as refused (a row in the history partition, read
+        with the history at no extra cost), for a start message a poller already holds."""
+        self._ops.count("table", "upsert")
+        await self._history.upsert_entity(
+            {"PartitionKey": escape_partition_key(instance_id), "RowKey": REFUSED_PREFIX + execution_id}
+        )
 
     async def delete_history(self, instance_id: str) -> int:
         """Delete every history row (and the sentinel); returns how many rows."""

@@ -14,6 +14,7 @@ Decided per instance from its row, its stored history and the batch:
     with the abandon backoff). The start that sent X is probably still deciding (it deletes
     X if the dedupe policy refuses it, or replaces the row); once X has been deferred
     ``ORPHAN_DEFERRALS`` times it is an orphan of a crashed start and runs.
+  * X was refused (dedupe) after a poller had received it: drop it.
   Only the first runnable start of a batch runs; other starts are dropped as duplicates.
 - Other messages: dropped when they name an execution other than the one that will run,
   and results (task, sub-orchestration, timer) are dropped as duplicates when every
@@ -24,11 +25,12 @@ Decided per instance from its row, its stored history and the batch:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..._proto import pb
-from ...core.model import FailureDetails, InstanceState
+from ...core.model import FailureDetails, InstanceState, TaskMessage
 from ...core.status import OrchestrationStatus
 from .json_values import timestamp_to_datetime
 from .message_queue import ReceivedMessage
@@ -71,11 +73,21 @@ def _schedule_key(event: pb.HistoryEvent) -> tuple[str, int] | None:
     return None if group is None else (group, event.eventId)
 
 
+def start_execution_id(task: TaskMessage) -> str:
+    return task.execution_id or task.event.executionStarted.orchestrationInstance.executionId.value
+
+
 def _start_verdict(
-    message: ReceivedMessage, state: InstanceState | None, history_execution: str | None, history: list[pb.HistoryEvent]
+    message: ReceivedMessage,
+    state: InstanceState | None,
+    history_execution: str | None,
+    history: list[pb.HistoryEvent],
+    refused: Collection[str],
 ) -> tuple[str, str]:
     task = message.task_message
-    execution = task.execution_id or task.event.executionStarted.orchestrationInstance.executionId.value
+    execution = start_execution_id(task)
+    if execution in refused:
+        return DROP, "its start was refused (the instance already existed)"
     if state is None:
         return RUN, ""
     if state.execution_id == execution:
@@ -93,13 +105,14 @@ def select_messages(
     state: InstanceState | None,
     history_execution: str | None,
     history: list[pb.HistoryEvent],
+    refused: Collection[str] = frozenset(),
 ) -> Selection:
     """Split a batch into messages to run, to drop and to defer (with the reasons)."""
     sel = Selection()
     start: ReceivedMessage | None = None
     for m in messages:
         if m.task_message.event.HasField("executionStarted"):
-            verdict, why = _start_verdict(m, state, history_execution, history)
+            verdict, why = _start_verdict(m, state, history_execution, history, refused)
             if verdict == RUN and start is None:
                 start = m
             elif verdict == DEFER:

@@ -108,3 +108,11 @@ def test_a_retried_task_accepts_one_result_per_scheduling() -> None:
     redelivered = _received(TaskMessage("i", "e", task_completed(1)), message_id="r2")
     sel = select_messages([retry_result, redelivered], row, "e", history)
     assert sel.runnable == [retry_result] and [m.message_id for m, _ in sel.dropped] == ["r2"]
+
+
+def test_a_refused_start_is_dropped_even_when_it_looks_like_an_orphan() -> None:
+    message = start_message("i")
+    row = _row("winner", OrchestrationStatus.RUNNING, -5)
+    late = _received(message, dequeue_count=ORPHAN_DEFERRALS + 1)
+    sel = select_messages([late], row, "winner", [], refused={message.execution_id or ""})
+    assert sel.runnable == [] and "refused" in sel.dropped[0][1]

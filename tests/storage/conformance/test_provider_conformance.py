@@ -77,6 +77,25 @@ async def test_create_with_no_dedupe_replaces_a_pending_instance(provider: Orche
     assert await provider.lock_next_orchestration(NOTHING) is None
 
 
+async def test_concurrent_starts_of_one_id_let_exactly_one_win(provider: OrchestrationService) -> None:
+    await provider.start()  # pollers run meanwhile: they may see the losers' start messages
+    starts = [start_message("rival") for _ in range(4)]
+    results = await asyncio.gather(
+        *(provider.create_instance(s, RUNNING_STATES) for s in starts), return_exceptions=True
+    )
+    winners = [s for s, r in zip(starts, results) if r is None]
+    assert len(winners) == 1
+    assert all(isinstance(r, InstanceAlreadyExistsError) for r in results if r is not None), results
+    state = await provider.get_instance("rival")
+    assert state is not None and state.execution_id == winners[0].execution_id
+    item = await _lock(provider)
+    assert [m.execution_id for m in item.new_messages if m.event.HasField("executionStarted")] == [
+        winners[0].execution_id
+    ]
+    await provider.complete_orchestration(item, episode(item))
+    assert await provider.lock_next_orchestration(NOTHING) is None
+
+
 async def test_create_needs_an_execution_started_message(provider: OrchestrationService) -> None:
     with pytest.raises(InvalidArgumentError):
         await provider.create_instance(raised_event("x"), RUNNING_STATES)
