@@ -128,3 +128,10 @@ def versioned(tag: str) -> Any:
         return {"code": tag, "instance_version": ctx.version}
 
     return orchestrator
+
+
+def waits_on_child(ctx: Any) -> Any:
+    return (yield ctx.call_sub_orchestrator("waits_forever", None, f"{ctx.instance_id}-child"))
+
+
+ORCHESTRATORS.append(waits_on_child)

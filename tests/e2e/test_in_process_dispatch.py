@@ -171,3 +171,27 @@ def test_timer_fires_after_the_sidecar_restarts(make_sidecar: Any, client_for: A
 def _history(sidecar: Any, instance_id: str) -> list[Any]:
     service = sidecar.host.hubs.default.service
     return sidecar.call(lambda: service.get_history(instance_id))
+
+
+def test_recursive_terminate_reaches_the_child(env: Any) -> None:
+    parent_id = env.schedule_new_orchestration("waits_on_child")
+    child_id = f"{parent_id}-child"
+    wait_until(
+        lambda: (s := env.get_orchestration_state(child_id)) is not None
+        and s.runtime_status is OrchestrationStatus.RUNNING,
+        "the child to start",
+    )
+    env.terminate_orchestration(parent_id, output="stop all", recursive=True)
+    assert finish(env, parent_id).runtime_status is OrchestrationStatus.TERMINATED
+    assert finish(env, child_id).runtime_status is OrchestrationStatus.TERMINATED
+
+
+def test_scheduled_start_waits_pending_until_due(env: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    due = datetime.now(timezone.utc) + timedelta(seconds=1.5)
+    instance_id = env.schedule_new_orchestration("hello_sequence", start_at=due)
+    assert env.get_orchestration_state(instance_id).runtime_status is OrchestrationStatus.PENDING
+    state = finish(env, instance_id)
+    assert state.runtime_status is OrchestrationStatus.COMPLETED
+    assert state.last_updated_at.replace(tzinfo=timezone.utc) >= due - timedelta(milliseconds=50)
