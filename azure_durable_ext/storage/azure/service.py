@@ -6,7 +6,8 @@ Layout and message formats are DurableTask.AzureStorage's (``names``, ``message_
 Storage round trips (``counter`` counts them by kind):
 
 - start of a new instance id: one queue send + one row insert. The row is read only when
-  the insert finds one (dedupe, Generation), and a refused start deletes its message again.
+  the insert finds one (dedupe, Generation), and a refused start deletes its message again
+  (or, when a poller holds it already, leaves a refusal note in the history partition).
 - episode: control messages are received 32 at a time per partition and grouped per
   instance; the row and history are read (2) unless this process stored them last
   (``InstanceCache``); the checkpoint is the outbound sends, one history batch per 99 rows
@@ -17,7 +18,8 @@ Robustness rules, each in its own module: which messages an episode may see, inc
 start messages whose row is missing or newer (``work_filter``); poison messages moved to
 ``{Hub}Poison`` and their instance failed (``poison``); polling backoff cut short by local
 enqueues (``polling``). ``abandon_*`` with ``delay=0`` makes the work visible at once; pass
-``abandon_backoff(dequeue_count)`` for DurableTask.AzureStorage's min(2^n, 600) s.
+``abandon_backoff(dequeue_count)`` for DurableTask.AzureStorage's min(2^n, 600) s. Abandons
+are deliberate and recorded in the message, so they never make it poison.
 
 This process polls the control queues of ``owned_partitions`` (all of them until a
 partition manager decides otherwise through :meth:`set_owned_partitions`).
