@@ -38,6 +38,8 @@ from concurrent import futures
 from datetime import timedelta
 from typing import Any
 
+import start_throughput  # bench/ is on sys.path when this script runs
+
 SIDES = ("ours-memory", "theirs", "ours-azurite")
 SCENARIOS = ("a", "b", "c", "d")
 LABELS = {
@@ -180,14 +182,8 @@ class Sidecar:
             raise RuntimeError(f"{side} sidecar did not start: {line!r}")
         self.address = f"127.0.0.1:{int(line.split()[1])}"
 
-    def cpu_seconds(self) -> float:
-        """CPU time the sidecar process used so far (Linux /proc; 0 elsewhere)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # Reads /proc/<pid>/stat of ``self.proc``, as the start benchmark's sidecars do.
+    cpu_seconds = start_throughput.Sidecar.cpu_seconds
 
     def counts(self) -> dict[str, int]:
         assert self.proc.stdin is not None and self.proc.stdout is not None

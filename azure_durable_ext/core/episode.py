@@ -92,9 +92,10 @@ def find_execution_started(events: Iterable[pb.HistoryEvent]) -> pb.ExecutionSta
     return None
 
 
-def is_suspended(events: Iterable[pb.HistoryEvent]) -> bool:
-    """Whether the last suspend among ``events`` is not followed by a resume."""
-    suspended = False
+def is_suspended(events: Iterable[pb.HistoryEvent], *, initially: bool = False) -> bool:
+    """Whether the last suspend among ``events`` is not followed by a resume (``initially``:
+    whether the execution was suspended before these events)."""
+    suspended = initially
     for event in events:
         kind = event.WhichOneof("eventType")
         if kind == "executionSuspended":
@@ -437,14 +438,7 @@ def _suspended_after(ep: _Episode, previous: InstanceState | None) -> bool:
         OrchestrationStatus.SUSPENDED,
     ):
         return is_suspended(ep.all_events)
-    suspended = previous.status is OrchestrationStatus.SUSPENDED
-    for event in ep.new_events:
-        kind = event.WhichOneof("eventType")
-        if kind == "executionSuspended":
-            suspended = True
-        elif kind == "executionResumed":
-            suspended = False
-    return suspended
+    return is_suspended(ep.new_events, initially=previous.status is OrchestrationStatus.SUSPENDED)
 
 
 def _next_state(

@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from ..._proto import pb
-from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.errors import ConcurrencyConflictError
 from ...core.model import TaskMessage
 from ...protocol.convert import set_timestamp
@@ -53,21 +53,11 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
         service: OrchestrationService,
         runners: Sequence[ActivityRunner],
         *,
-        clock: Clock = SYSTEM_CLOCK,
-        max_concurrent: int = 10,
-        poll_timeout: float = 1.0,
         renew_interval: float = 60.0,
-        no_runner_delay: float = 0.5,
-        abandon_delay: float = 0.5,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            runners,
-            clock=clock,
-            max_concurrent=max_concurrent,
-            poll_timeout=poll_timeout,
-            no_runner_delay=no_runner_delay,
-            abandon_delay=abandon_delay,
-        )
+        """``options``: RoutingDispatcher's (clock, max_concurrent, poll_timeout, delays)."""
+        super().__init__(runners, **options)
         self.service = service
         self.renew_interval = renew_interval
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.episode import checkpoint_episode, new_execution_id
 from ...core.errors import ConcurrencyConflictError
 from ...core.model import OrchestrationCheckpoint
@@ -46,22 +46,12 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         service: OrchestrationService,
         runners: Sequence[OrchestrationRunner],
         *,
-        clock: Clock = SYSTEM_CLOCK,
-        max_concurrent: int = 10,
-        poll_timeout: float = 1.0,
-        no_runner_delay: float = 0.5,
-        abandon_delay: float = 0.5,
         make_execution_id: Callable[[], str] = new_execution_id,
         event_burst_window: float = 0.0,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            runners,
-            clock=clock,
-            max_concurrent=max_concurrent,
-            poll_timeout=poll_timeout,
-            no_runner_delay=no_runner_delay,
-            abandon_delay=abandon_delay,
-        )
+        """``options``: RoutingDispatcher's (clock, max_concurrent, poll_timeout, delays)."""
+        super().__init__(runners, **options)
         self.service = service
         self.make_execution_id = make_execution_id
         self.event_burst_window = event_burst_window

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from ...core.clock import Clock
+from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.errors import ConcurrencyConflictError
 
 log = logging.getLogger(__name__)
@@ -123,12 +123,15 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
         self,
         runners: Sequence[R],
         *,
-        clock: Clock,
-        max_concurrent: int,
-        poll_timeout: float,
-        no_runner_delay: float,
-        abandon_delay: float,
+        clock: Clock = SYSTEM_CLOCK,
+        max_concurrent: int = 10,
+        poll_timeout: float = 1.0,
+        no_runner_delay: float = 0.5,
+        abandon_delay: float = 0.5,
     ) -> None:
+        """``no_runner_delay``: base delay before work no runner can take is offered again;
+        ``abandon_delay``: the same after a runner gave the work back or processing failed
+        (both grow with the attempts, see ``retry_delay``)."""
         super().__init__(max_concurrent=max_concurrent, poll_timeout=poll_timeout)
         self.runners = list(runners)
         self.clock = clock
