@@ -171,3 +171,33 @@ async def test_entity_work_is_unimplemented(sidecar) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await sidecar.stub.CompleteEntityTask(pb.EntityBatchResult())
     assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_workers_pick_their_task_hub_by_header() -> None:
+    from azure_durable_ext.core.options import DurableTaskOptions
+    from azure_durable_ext.protocol.sidecar_rpc import SidecarStub
+    from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
+    from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
+    from azure_durable_ext.storage.memory import InMemoryOrchestrationService
+    from raw_worker import RawWorker
+
+    hubs = [TaskHub.create(DurableTaskOptions(hub_name=n), InMemoryOrchestrationService()) for n in ("HubA", "HubB")]
+    host = build_sidecar_host(TaskHubRegistry(hubs), poll_timeout=0.2)
+    await host.start()
+    channel = grpc.aio.insecure_channel(host.address)
+    stub = SidecarStub(channel)
+    worker_b = RawWorker(stub, pb.GetWorkItemsRequest(), metadata=(("durable-taskhub", "hubb"),))
+    try:
+        await hubs[0].durable.start_new("Hello", "in-a")
+        await hubs[1].durable.start_new("Hello", "in-b")
+        item = await worker_b.next_item()
+        assert item.orchestratorRequest.instanceId == "in-b"
+        assert await worker_b.nothing_for(0.6)
+        unknown = stub.GetWorkItems(pb.GetWorkItemsRequest(), metadata=(("durable-taskhub", "nope"),))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await unknown.read()
+        assert info.value.code() is grpc.StatusCode.NOT_FOUND and "nope" in info.value.details()
+    finally:
+        worker_b.close()
+        await channel.close()
+        await host.stop()
