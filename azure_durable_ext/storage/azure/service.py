@@ -39,15 +39,15 @@ from ...core.errors import ConcurrencyConflictError, InstanceAlreadyExistsError,
 from ...core.model import InstancePage, InstanceQuery, InstanceState, OrchestrationCheckpoint, PurgeFilter, TaskMessage
 from ...core.options import AzureStorageOptions
 from ...core.status import TERMINAL_STATES, OrchestrationStatus
-from ...protocol.convert import from_timestamp, optional_string
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
 from .activity_queue import ActivityQueue
 from .connection import StorageAccount, parse_connection_string
 from .control_queue import ControlQueue
 from .hub_resources import HubResources
+from .instance_start import pending_state, take_back, write_pending_row
 from .large_messages import MessageManager
 from .message_codec import MessageData
-from .message_queue import MessageQueue, SentMessage
+from .message_queue import MessageQueue
 from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
@@ -57,7 +57,6 @@ from .instance_cache import CachedInstance
 from .tracking_store import HistorySnapshot, TrackingStore
 
 log = logging.getLogger(__name__)
-_CREATE_ATTEMPTS = 4
 
 
 class AzureStorageOrchestrationService(OrchestrationService):
@@ -181,21 +180,21 @@ class AzureStorageOrchestrationService(OrchestrationService):
             raise InvalidArgumentError("create_instance needs an executionStarted message")
         await self._ready()
         self._hub.work.cache.forget(start.instance_id)
-        state = self._pending_state(start)
+        state = pending_state(start, self.clock.now())
         queue = self._hub.control[self.names.partition_of(start.instance_id)]
         with self._where(f"starting instance {start.instance_id!r}"):
             sent = await queue.send(
                 MessageData(message=start), visible_at=start.visible_at or state.scheduled_start_at, now=self.clock.now()
             )
             try:
-                inserted_etag = await self._write_pending_row(state, dedupe_statuses)
+                inserted_etag = await write_pending_row(self._hub.tracking, state, dedupe_statuses)
             except (InstanceAlreadyExistsError, ConcurrencyConflictError):
                 if not await queue.delete(sent):
                     # A poller holds the message already: leave it a note not to run it.
                     await self._hub.tracking.record_refused_start(start.instance_id, state.execution_id)
                 raise
             except BaseException:
-                await _try_delete(queue, sent)
+                await take_back(queue, sent)
                 raise
         if inserted_etag is not None and not self._sessions.is_locked(start.instance_id):
             # A brand-new instance: its first episode in this process needs no reads (unless
@@ -203,48 +202,6 @@ class AzureStorageOrchestrationService(OrchestrationService):
             self._hub.work.cache.put_if_absent(start.instance_id, CachedInstance(state, inserted_etag, HistorySnapshot()))
         self._local_enqueue(start.instance_id)
         self._notify(start.instance_id)
-
-    async def _write_pending_row(
-        self, state: InstanceState, dedupe_statuses: frozenset[OrchestrationStatus]
-    ) -> str | None:
-        """Write the Pending row; returns its ETag when it was a first insert (no row before)."""
-        etag: str | None = None
-        for attempt in range(_CREATE_ATTEMPTS):
-            try:
-                new_etag = await self._hub.tracking.write_instance(state, etag)
-                return new_etag if attempt == 0 else None
-            except ConcurrencyConflictError:
-                previous, etag = await self._hub.tracking.fetch_instance(state.instance_id, include_payloads=False)
-            if previous is not None and previous.execution_id == state.execution_id:
-                return None  # a poller already ran this very start and wrote its row
-            if previous is not None and previous.status in dedupe_statuses:
-                raise InstanceAlreadyExistsError(state.instance_id)
-            state = state.evolve(generation=0 if previous is None else previous.generation + 1)
-        raise ConcurrencyConflictError(
-            f"instance {state.instance_id!r} kept changing while it was being started ({_CREATE_ATTEMPTS} attempts)"
-        )
-
-    def _pending_state(self, start: TaskMessage) -> InstanceState:
-        started = start.event.executionStarted
-        now = self.clock.now()
-        return InstanceState(
-            instance_id=start.instance_id,
-            name=started.name,
-            version=optional_string(started, "version"),
-            execution_id=start.execution_id or started.orchestrationInstance.executionId.value,
-            status=OrchestrationStatus.PENDING,
-            created_at=now,
-            last_updated_at=now,
-            input=optional_string(started, "input"),
-            scheduled_start_at=(
-                from_timestamp(started.scheduledStartTimestamp) if started.HasField("scheduledStartTimestamp") else None
-            ),
-            generation=0,
-            tags=dict(started.tags),
-            parent_instance_id=(
-                started.parentInstance.orchestrationInstance.instanceId if started.HasField("parentInstance") else None
-            ),
-        )
 
     async def send_messages(self, messages: Sequence[TaskMessage]) -> None:
         await self._ready()
@@ -402,14 +359,6 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
 
 
-
-async def _try_delete(queue: MessageQueue, sent: SentMessage) -> None:
-    """Take a start message back after a failed start; if that fails too (storage gone), the
-    orphan rule in ``work_filter`` decides later."""
-    try:
-        await queue.delete(sent)
-    except Exception:
-        log.exception("could not take back start message %s on %s", sent.message_id, queue.name)
 
 @dataclass(frozen=True, slots=True)
 class _HubParts:
