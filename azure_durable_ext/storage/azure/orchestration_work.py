@@ -126,8 +126,12 @@ class OrchestrationWork:
         if state is None or not row_behind_history(state, snapshot.execution_id, snapshot.events):
             return
         repaired = state_from_history(state, snapshot.events, self._clock.now())
+        try:
+            await self._tracking.write_instance(repaired, etag)
+        except ConcurrencyConflictError:
+            log.info("instance %r: row changed while being repaired; leaving the newer row", instance_id)
+            return
         log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
-        await self._tracking.write_instance(repaired, etag)
         self._notify(instance_id)
 
     def _held(self, item: OrchestrationWorkItem) -> OrchestrationLock:
