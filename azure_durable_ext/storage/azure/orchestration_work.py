@@ -151,6 +151,13 @@ class OrchestrationWork:
     ) -> None:
         lock = self._held(item)
         state = _with_stored_generation(checkpoint.state, item, lock)
+        if _changes_nothing(checkpoint, state, item, lock):
+            # Messages that change nothing (a dispatcher discarding them): only consume them.
+            self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
+            self._release(item, lock)
+            with self._where(f"deleting the messages {item.instance_id!r} consumed"):
+                await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+            return
         try:
             with self._where(f"checkpointing {item.instance_id!r}"):
                 await send_outbound((state.instance_id, state.execution_id))
@@ -229,4 +236,18 @@ def _starts_other_execution(messages: Sequence[ReceivedMessage], state: Instance
         m.task_message.event.HasField("executionStarted")
         and (state is None or start_execution_id(m.task_message) != state.execution_id)
         for m in messages
+    )
+
+
+def _changes_nothing(
+    checkpoint: OrchestrationCheckpoint, state: InstanceState, item: OrchestrationWorkItem, lock: OrchestrationLock
+) -> bool:
+    return (
+        not checkpoint.new_events
+        and not checkpoint.new_execution
+        and not lock.new_execution
+        and not checkpoint.activity_messages
+        and not checkpoint.orchestrator_messages
+        and item.state is not None
+        and state == item.state
     )

@@ -516,3 +516,23 @@ async def test_a_foreign_continuation_token_is_refused(azure_service: AzureStora
         await azure_service.query_instances(InstanceQuery(continuation_token="not-a-token!"))
     with pytest.raises(InvalidArgumentError, match="page size"):
         await azure_service.query_instances(InstanceQuery(page_size=0))
+
+
+async def test_consuming_messages_that_change_nothing_costs_only_the_deletes(
+    azure_service: AzureStorageOrchestrationService,
+) -> None:
+    from azure_durable_ext.core.model import OrchestrationCheckpoint
+
+    await azure_service.create_instance(start_message("noop"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item, status=OrchestrationStatus.COMPLETED))
+    await azure_service.send_messages([TaskMessage("noop", None, task_completed(5))])
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and item.state is not None
+    azure_service.counter.reset()
+    await azure_service.complete_orchestration(item, OrchestrationCheckpoint(state=item.state))
+    assert _without_polls(azure_service) == {"queue.delete": 1}
+    assert await azure_service.lock_next_orchestration(1.0) is None
+    state = await azure_service.get_instance("noop")
+    assert state is not None and state.status is OrchestrationStatus.COMPLETED
