@@ -1,0 +1,113 @@
+"""InvocationHandler: InvocationRequest in, InvocationResponse out.
+
+In-flight invocations are kept by id with their task (the cancellation handle).
+The response is Success with output data and return value, Failure with the exception's
+message and stack, or Cancelled when the invocation was cancelled. The in-flight entry is
+always removed and the context always closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Callable
+
+from ..protocol.function_rpc import frpc
+from .application import FunctionsApplication
+from .binding_types import RETURN_BINDING
+from .context import NO_RESULT, FunctionContext
+from .definitions import FunctionDefinition
+from .typed_data import to_typed_data
+
+log = logging.getLogger(__name__)
+
+
+def rpc_exception(exc: BaseException) -> frpc.RpcException:
+    """An exception as the host shows it: type, message and stack trace."""
+    return frpc.RpcException(
+        source=type(exc).__module__,
+        type=type(exc).__qualname__,
+        message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+        stack_trace="".join(traceback.format_exception(exc)),
+        is_user_exception=True,
+    )
+
+
+class InvocationHandler:
+    """Runs invocations through the application and tracks the ones in flight."""
+
+    def __init__(
+        self, application: FunctionsApplication, functions: Callable[[str], FunctionDefinition | None]
+    ) -> None:
+        self.application = application
+        self._functions = functions
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def inflight(self) -> list[str]:
+        return list(self._inflight)
+
+    def cancel(self, invocation_id: str) -> bool:
+        """Cancel an in-flight invocation; False if there is none with that id."""
+        task = self._inflight.get(invocation_id)
+        if task is None:
+            log.debug("InvocationCancel for %s: not in flight", invocation_id)
+            return False
+        task.cancel()
+        return True
+
+    def cancel_all(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+
+    async def invoke(self, request: frpc.InvocationRequest) -> frpc.InvocationResponse:
+        response = frpc.InvocationResponse(invocation_id=request.invocation_id, result=frpc.StatusResult())
+        function = self._functions(request.function_id)
+        if function is None:
+            return _failed(response, LookupError(f"function id {request.function_id} is not loaded"))
+        if request.invocation_id in self._inflight:
+            return _failed(response, RuntimeError(f"invocation {request.invocation_id} is already in flight"))
+        context = FunctionContext.create(request, function)
+        task = asyncio.create_task(self.application.invoke(context), name=f"invocation-{request.invocation_id}")
+        self._inflight[request.invocation_id] = task
+        try:
+            await asyncio.shield(task)
+            _fill_outputs(response, context)
+            response.result.status = frpc.StatusResult.Success
+        except asyncio.CancelledError as exc:
+            if not task.cancelled():  # we were cancelled ourselves (worker shutting down)
+                task.cancel()
+                raise
+            response.result.status = frpc.StatusResult.Cancelled
+            response.result.exception.CopyFrom(rpc_exception(exc))
+            response.result.exception.message = f"invocation {request.invocation_id} was cancelled"
+        except Exception as exc:
+            _failed(response, exc)
+            if _caused_by_cancellation(exc):
+                response.result.status = frpc.StatusResult.Cancelled
+        finally:
+            self._inflight.pop(request.invocation_id, None)
+            context.close()
+        return response
+
+
+def _fill_outputs(response: frpc.InvocationResponse, context: FunctionContext) -> None:
+    outputs = dict(context.output_bindings)
+    returned = outputs.pop(RETURN_BINDING, NO_RESULT)
+    if returned is NO_RESULT and not context.http_response_written:
+        returned = context.invocation_result
+    for name, value in outputs.items():
+        response.output_data.add(name=name, data=to_typed_data(value))
+    if returned is not NO_RESULT and returned is not None:
+        response.return_value.CopyFrom(to_typed_data(returned))
+
+
+def _failed(response: frpc.InvocationResponse, exc: BaseException) -> frpc.InvocationResponse:
+    response.result.status = frpc.StatusResult.Failure
+    response.result.exception.CopyFrom(rpc_exception(exc))
+    return response
+
+
+def _caused_by_cancellation(exc: BaseException) -> bool:
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(cause, asyncio.CancelledError)

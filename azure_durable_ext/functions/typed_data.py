@@ -1,0 +1,89 @@
+"""TypedData (FunctionRpc's value union) to Python values and back."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+
+from ..core.errors import SerializationError
+from ..protocol.function_rpc import frpc
+
+
+def _collection(field: str) -> Callable[[frpc.TypedData], list[Any]]:
+    def read(data: frpc.TypedData) -> list[Any]:
+        return list(getattr(getattr(data, f"collection_{field}"), field))
+
+    return read
+
+
+#: How each TypedData kind reads as a Python value (JSON stays text: what it means depends on
+#: the binding, see executor.py).
+_READERS: dict[str | None, Callable[[frpc.TypedData], Any]] = {
+    None: lambda data: None,
+    "string": lambda data: data.string,
+    "json": lambda data: data.json,
+    "bytes": lambda data: data.bytes,
+    "stream": lambda data: data.stream,
+    "int": lambda data: data.int,
+    "double": lambda data: data.double,
+    "http": lambda data: data.http,
+    "collection_bytes": _collection("bytes"),
+    "collection_string": _collection("string"),
+    "collection_double": _collection("double"),
+    "collection_sint64": _collection("sint64"),
+}
+
+
+def from_typed_data(data: frpc.TypedData | None) -> Any:
+    """The Python value of ``data`` (RpcHttp stays an RpcHttp message)."""
+    if data is None:
+        return None
+    return _READERS[data.WhichOneof("data")](data)
+
+
+def to_typed_data(value: Any) -> frpc.TypedData:
+    """``value`` as TypedData: text, bytes, numbers, HTTP responses, or JSON for the rest."""
+    if value is None:
+        return frpc.TypedData()
+    if isinstance(value, func.HttpResponse):
+        return frpc.TypedData(http=http_response_to_rpc(value))
+    if isinstance(value, str):
+        return frpc.TypedData(string=value)
+    if isinstance(value, (bytes, bytearray)):
+        return frpc.TypedData(bytes=bytes(value))
+    if isinstance(value, bool):
+        return frpc.TypedData(json=json.dumps(value))
+    if isinstance(value, int):
+        return frpc.TypedData(int=value)
+    if isinstance(value, float):
+        return frpc.TypedData(double=value)
+    try:
+        return frpc.TypedData(json=json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"cannot send a {type(value).__name__} to the host: {exc}") from exc
+
+
+def http_response_to_rpc(response: func.HttpResponse) -> frpc.RpcHttp:
+    return frpc.RpcHttp(
+        status_code=str(response.status_code),
+        headers=dict(response.headers.items()),
+        body=frpc.TypedData(bytes=response.get_body()),
+    )
+
+
+def http_request_from_rpc(http: frpc.RpcHttp) -> func.HttpRequest:
+    """An azure.functions HttpRequest from the host's RpcHttp (non-proxied HTTP triggers)."""
+    body_data = http.rawBody if http.HasField("rawBody") else http.body
+    body = from_typed_data(body_data)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return func.HttpRequest(
+        method=http.method,
+        url=http.url,
+        headers=dict(http.headers),
+        params=dict(http.query),
+        route_params=dict(http.params),
+        body=body or b"",
+    )

@@ -1,0 +1,158 @@
+"""The worker process: connect to the host's FunctionRpc EventStream and serve it.
+
+    python -m azure_durable_ext.functions.worker_main --host 127.0.0.1 --port 50051 \\
+        --workerId W --requestId R --grpcMaxMessageLength 2147483647 [--app-dir DIR]
+
+The worker sends StartStream{worker_id} (with the request id the host gave), then writes
+queued messages (responses, logs) and hands every message it reads to GrpcWorker, until the
+host ends the stream or sends WorkerTerminate.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from ..protocol.function_rpc import FunctionRpcStub, frpc, message_size_options
+from .grpc_worker import GrpcWorker
+from .rpc_logging import RpcLogHandler
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the app folder when no --app-dir is given (the host's
+#: convention for the script root).
+SCRIPT_ROOT_ENV = "AzureWebJobsScriptRoot"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Command-line options of the worker process."""
+
+    host: str
+    port: int
+    worker_id: str
+    request_id: str
+    max_message_length: int | None = None
+    app_directory: str | None = None
+    http_proxying: bool = True
+
+
+async def run_worker(options: WorkerOptions, *, forward_logs: bool = True) -> None:
+    """Serve the host's EventStream until it ends or the host sends WorkerTerminate."""
+    loop = asyncio.get_running_loop()
+    outbound: asyncio.Queue[frpc.StreamingMessage | None] = asyncio.Queue()
+
+    def send(message: frpc.StreamingMessage) -> None:  # callable from any thread
+        if _running_loop() is loop:
+            outbound.put_nowait(message)
+        else:
+            loop.call_soon_threadsafe(outbound.put_nowait, message)
+
+    worker = GrpcWorker(send, app_directory=options.app_directory, http_proxying=options.http_proxying)
+    handler = RpcLogHandler(send) if forward_logs else None
+    root = logging.getLogger()
+    root_level = root.level
+    if handler is not None:
+        root.addHandler(handler)
+        # User code logs at INFO (logging.info in a function); the root's default WARNING
+        # would drop those records before any handler saw them.
+        root.setLevel(min(root_level, handler.level) if root_level != logging.NOTSET else handler.level)
+    channel = grpc.aio.insecure_channel(
+        f"{options.host}:{options.port}", options=message_size_options(options.max_message_length)
+    )
+    try:
+        call = FunctionRpcStub(channel).EventStream()
+        await call.write(frpc.StreamingMessage(
+            request_id=options.request_id, start_stream=frpc.StartStream(worker_id=options.worker_id)
+        ))
+        writer = asyncio.create_task(_write(call, outbound), name="function-rpc-writer")
+        reader = asyncio.create_task(_read(call, worker), name="function-rpc-reader")
+        terminated = asyncio.create_task(worker.terminated.wait(), name="worker-terminated")
+        done, _ = await asyncio.wait({reader, terminated, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if writer in done and writer.exception() is not None:
+            log.error("writing to the host failed: %s", writer.exception())
+        # Let queued responses (the last invocation's, logs) go out before closing.
+        outbound.put_nowait(None)
+        await asyncio.wait({writer}, timeout=5)
+        for task in (reader, terminated, writer):
+            task.cancel()
+        await asyncio.gather(reader, terminated, writer, return_exceptions=True)
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            root.setLevel(root_level)
+        await worker.aclose()
+        await channel.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def _write(call: grpc.aio.StreamStreamCall, outbound: asyncio.Queue[frpc.StreamingMessage | None]) -> None:
+    while True:
+        message = await outbound.get()
+        if message is None:
+            await call.done_writing()
+            return
+        await call.write(message)
+
+
+async def _read(call: grpc.aio.StreamStreamCall, worker: GrpcWorker) -> None:
+    try:
+        async for message in call:
+            worker.process_message(message)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is not grpc.StatusCode.CANCELLED:
+            log.error("the host's event stream failed: %s %s", exc.code().name, exc.details())
+            raise
+    log.info("the host ended the event stream")
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
+    parser = argparse.ArgumentParser(prog="azure_durable_ext.functions.worker_main",
+                                     description="Azure Functions Python worker for durable apps.")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workerId", "--worker-id", dest="worker_id", required=True)
+    parser.add_argument("--requestId", "--request-id", dest="request_id", required=True)
+    parser.add_argument("--grpcMaxMessageLength", "--grpc-max-message-length", dest="max_message_length",
+                        type=int, default=None)
+    parser.add_argument("--functions-worker-directory", "--app-dir", dest="app_directory", default=None,
+                        help=f"function app folder (default: ${SCRIPT_ROOT_ENV}, else the host tells)")
+    parser.add_argument("--no-http-proxying", dest="http_proxying", action="store_false",
+                        help="do not serve HTTP triggers through the worker's own HTTP server")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # hosts pass more flags than we use; they are not errors
+        log.debug("ignoring worker arguments: %s", unknown)
+    app_directory = args.app_directory or os.environ.get(SCRIPT_ROOT_ENV)
+    return WorkerOptions(
+        host=args.host,
+        port=args.port,
+        worker_id=args.worker_id,
+        request_id=args.request_id,
+        max_message_length=args.max_message_length,
+        app_directory=str(Path(app_directory).resolve()) if app_directory else None,
+        http_proxying=args.http_proxying,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_arguments(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""A small FunctionRpc host for tests: a real grpc.aio server on 127.0.0.1 that accepts the
+worker's EventStream, records what the worker sends and lets the test send host messages."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from azure_durable_ext.protocol.function_rpc import content_kind, frpc, generic_handler
+
+TIMEOUT = 20.0
+
+
+class FunctionTestHost:
+    """Serves one EventStream at a time; ``request`` sends a message and returns the worker's
+    response with the same request id."""
+
+    def __init__(self) -> None:
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self.received: list[frpc.StreamingMessage] = []
+        self.connected = asyncio.Event()
+        self._outbound: asyncio.Queue[frpc.StreamingMessage | None] = asyncio.Queue()
+        self._arrived = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self.stream_ended = asyncio.Event()
+
+    async def start(self) -> "FunctionTestHost":
+        self.server = grpc.aio.server()
+        self.server.add_generic_rpc_handlers((generic_handler(self),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        await self.server.start()
+        return self
+
+    async def stop(self) -> None:
+        self._outbound.put_nowait(None)
+        if self.server is not None:
+            await self.server.stop(None)
+
+    async def EventStream(
+        self, requests: AsyncIterator[frpc.StreamingMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[frpc.StreamingMessage]:
+        reader = asyncio.create_task(self._read(requests))
+        try:
+            while True:
+                message = await self._outbound.get()
+                if message is None:
+                    return
+                yield message
+        finally:
+            reader.cancel()
+
+    async def _read(self, requests: AsyncIterator[frpc.StreamingMessage]) -> None:
+        try:
+            async for message in requests:
+                async with self._arrived:
+                    self.received.append(message)
+                    if content_kind(message) == "start_stream":
+                        self.connected.set()
+                    self._arrived.notify_all()
+        finally:
+            self.stream_ended.set()
+
+    def send(self, **content: Any) -> str:
+        """Send a host message (``send(worker_status_request=...)``); returns its request id."""
+        request_id = f"host-{next(self._ids)}"
+        self._outbound.put_nowait(frpc.StreamingMessage(request_id=request_id, **content))
+        return request_id
+
+    def end_stream(self) -> None:
+        self._outbound.put_nowait(None)
+
+    async def wait_for(self, kind: str, request_id: str | None = None, timeout: float = TIMEOUT,
+                       predicate: Any = None) -> frpc.StreamingMessage:
+        """The first received message of ``kind`` (and ``request_id``) matching ``predicate``."""
+
+        def find() -> frpc.StreamingMessage | None:
+            for message in self.received:
+                if content_kind(message) != kind:
+                    continue
+                if request_id is not None and message.request_id != request_id:
+                    continue
+                if predicate is not None and not predicate(message):
+                    continue
+                return message
+            return None
+
+        async def wait() -> frpc.StreamingMessage:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: find() is not None)
+                found = find()
+                assert found is not None
+                return found
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def request(self, response_kind: str, timeout: float = TIMEOUT, **content: Any) -> frpc.StreamingMessage:
+        request_id = self.send(**content)
+        return await self.wait_for(response_kind, request_id, timeout)
+
+    def logs(self, invocation_id: str | None = None) -> list[frpc.RpcLog]:
+        return [m.rpc_log for m in self.received if content_kind(m) == "rpc_log"
+                and (invocation_id is None or m.rpc_log.invocation_id == invocation_id)]
