@@ -8,10 +8,8 @@ or a runner's abandon, puts the message back to be offered again.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..._proto import pb
@@ -52,14 +50,12 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
         self,
         service: OrchestrationService,
         runners: Sequence[ActivityRunner],
-        *,
-        renew_interval: float = 60.0,
         **options: Any,
     ) -> None:
-        """``options``: RoutingDispatcher's (clock, max_concurrent, poll_timeout, delays)."""
+        """``options``: RoutingDispatcher's (clock, max_concurrent, poll_timeout, delays,
+        renew_interval)."""
         super().__init__(runners, **options)
         self.service = service
-        self.renew_interval = renew_interval
 
     async def fetch(self, timeout: float) -> ActivityWorkItem | None:
         return await self.service.lock_next_activity(timeout)
@@ -74,7 +70,7 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
         if runner is None:
             await self.put_back(item, retry_delay(self.no_runner_delay, item.dequeue_count))
             return
-        async with self._renewing(item):
+        async with self.renewing(item):
             outcome = await runner.run(request)
         if outcome.abandon or outcome.response is None:
             delay = outcome.delay if outcome.delay is not None else retry_delay(self.abandon_delay, item.dequeue_count)
@@ -97,31 +93,8 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
                 event.taskCompleted.result.CopyFrom(response.result)
         return TaskMessage(item.instance_id, item.message.execution_id, event)
 
-    @contextlib.asynccontextmanager
-    async def _renewing(self, item: ActivityWorkItem) -> AsyncIterator[None]:
-        # Most activities finish long before the first renewal is due: the renewing task
-        # only starts once it is (no task per activity).
-        loop = asyncio.get_running_loop()
-        renewer: list[asyncio.Task[None]] = []
-        due = loop.call_later(self.renew_interval, lambda: renewer.append(loop.create_task(self._renew_loop(item))))
-        try:
-            yield
-        finally:
-            due.cancel()
-            for task in renewer:
-                task.cancel()
-            await asyncio.gather(*renewer, return_exceptions=True)
-
-    async def _renew_loop(self, item: ActivityWorkItem) -> None:
-        while True:
-            try:
-                await self.service.renew_activity(item)
-            except ConcurrencyConflictError as exc:
-                log.warning("lost the lock of activity %s#%d of %r: %s", item.scheduled.name, item.task_id, item.instance_id, exc)
-                return
-            except Exception:
-                log.exception("renewing the lock of activity %s#%d failed; will retry", item.scheduled.name, item.task_id)
-            await asyncio.sleep(self.renew_interval)
+    async def renew(self, item: ActivityWorkItem) -> None:
+        await self.service.renew_activity(item)
 
     async def put_back(self, item: ActivityWorkItem, delay: float) -> None:
         try:

@@ -65,8 +65,9 @@ class InProcessActivityRunner:
         return ActivityOutcome.completed(_response(request, outcome))
 
     def close(self) -> None:
-        """Release the thread pool (running activities finish first)."""
-        self._pool.shutdown(wait=True)
+        """Release the thread pool without waiting: a stuck activity must not hold up the
+        host's stop (its work item was put back already)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _response(request: pb.ActivityRequest, result: ActivityResult) -> pb.ActivityResponse:

@@ -66,6 +66,9 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
     async def put_back(self, item: OrchestrationWorkItem, delay: float) -> None:
         await self._put_back(item, delay, None)
 
+    async def renew(self, item: OrchestrationWorkItem) -> None:
+        await self.service.renew_orchestration(item)
+
     def _in_event_burst(self, item: OrchestrationWorkItem) -> bool:
         """External events arriving right after the instance's previous episode: wait
         ``event_burst_window`` for more, so one episode (one replay of the whole history by
@@ -113,7 +116,8 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         runner = self.runner_for(name, version)
         outcome: RunnerOutcome | None = None
         if runner is not None:
-            outcome = await runner.run(plan.request)
+            async with self.renewing(item):
+                outcome = await runner.run(plan.request)
         if outcome is None or outcome.abandon or outcome.response is None:
             reason = outcome.reason if outcome is not None else f"no runner for {name!r} version {version!r} yet"
             delay = outcome.delay if outcome is not None and outcome.delay is not None else retry_delay(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Generic, TypeVar
 
 from ...core.clock import SYSTEM_CLOCK, Clock
@@ -128,15 +129,18 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
         poll_timeout: float = 1.0,
         no_runner_delay: float = 0.5,
         abandon_delay: float = 0.5,
+        renew_interval: float = 60.0,
     ) -> None:
         """``no_runner_delay``: base delay before work no runner can take is offered again;
         ``abandon_delay``: the same after a runner gave the work back or processing failed
-        (both grow with the attempts, see ``retry_delay``)."""
+        (both grow with the attempts, see ``retry_delay``); ``renew_interval``: how often
+        the lock of an item still running is renewed (visibility timeouts are 5 minutes)."""
         super().__init__(max_concurrent=max_concurrent, poll_timeout=poll_timeout)
         self.runners = list(runners)
         self.clock = clock
         self.no_runner_delay = no_runner_delay
         self.abandon_delay = abandon_delay
+        self.renew_interval = renew_interval
 
     def runner_for(self, name: str, version: str | None) -> R | None:
         """The first runner that can run (name, version) now, or None."""
@@ -156,6 +160,37 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
     @abc.abstractmethod
     def describe(self, item: W) -> str:
         """The item, for log messages."""
+
+    @abc.abstractmethod
+    async def renew(self, item: W) -> None:
+        """Extend the item's lock (ConcurrencyConflictError when it is lost)."""
+
+    @contextlib.asynccontextmanager
+    async def renewing(self, item: W) -> AsyncIterator[None]:
+        """Renew the item's lock every ``renew_interval`` seconds while the block runs."""
+        # Most items finish long before the first renewal is due: the renewing task only
+        # starts once it is (no task per item).
+        loop = asyncio.get_running_loop()
+        renewer: list[asyncio.Task[None]] = []
+        due = loop.call_later(self.renew_interval, lambda: renewer.append(loop.create_task(self._renew_loop(item))))
+        try:
+            yield
+        finally:
+            due.cancel()
+            for task in renewer:
+                task.cancel()
+            await asyncio.gather(*renewer, return_exceptions=True)
+
+    async def _renew_loop(self, item: W) -> None:
+        while True:
+            try:
+                await self.renew(item)
+            except ConcurrencyConflictError as exc:
+                log.warning("lost the lock of %s: %s", self.describe(item), exc)
+                return
+            except Exception:
+                log.exception("renewing the lock of %s failed; will retry", self.describe(item))
+            await asyncio.sleep(self.renew_interval)
 
     async def process(self, item: W) -> None:
         try:

@@ -26,11 +26,16 @@ class RecordingService(InMemoryOrchestrationService):
     def __init__(self) -> None:
         super().__init__()
         self.renewals = 0
+        self.orchestration_renewals = 0
         self.lose_next_completion = False
 
     async def renew_activity(self, item: Any) -> None:
         self.renewals += 1
         await super().renew_activity(item)
+
+    async def renew_orchestration(self, item: Any) -> None:
+        self.orchestration_renewals += 1
+        await super().renew_orchestration(item)
 
     async def complete_orchestration(self, item: Any, checkpoint: Any) -> None:
         if self.lose_next_completion:
@@ -293,3 +298,29 @@ def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
     off = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock)
     off._episode_done("i")
     assert not off._in_event_burst(batch(raised))
+
+
+async def test_slow_episode_lock_is_renewed() -> None:
+    from azure_durable_ext.sidecar.dispatch import RunnerOutcome
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+
+    service = RecordingService()
+
+    class SlowRunner:
+        def can_run(self, name: str, version: str | None) -> bool:
+            return True
+
+        async def run(self, request: pb.OrchestratorRequest) -> Any:
+            while service.orchestration_renewals < 3:
+                await asyncio.sleep(0.01)
+            return RunnerOutcome.completed(pb.OrchestratorResponse(instanceId=request.instanceId))
+
+    dispatcher = OrchestrationDispatcher(service, [SlowRunner()], poll_timeout=0.1, renew_interval=0.05)
+    hub = TaskHub.create(DurableTaskOptions(), service)
+    await dispatcher.start()
+    try:
+        await hub.durable.start_new("Slow", "s1")
+        running = await service.wait_for_instance("s1", lambda s: s.status is OrchestrationStatus.RUNNING, 10)
+    finally:
+        await dispatcher.stop()
+    assert running is not None and service.orchestration_renewals >= 3
