@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import azure.functions as func
 
-from ..core.errors import OperationTimeoutError
+from ..core.errors import InvalidStateError, OperationTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,10 @@ DEFAULT_PAIRING_TIMEOUT = 30.0
 
 class HttpCoordinationTimeout(OperationTimeoutError):
     """The HTTP request or the invocation it belongs to did not arrive in time."""
+
+
+class DuplicateHttpRequestError(InvalidStateError):
+    """A second HTTP request named an invocation that already has one."""
 
 
 @dataclass(eq=False)
@@ -59,11 +63,13 @@ class HttpCoordinator:
     async def handle_request(self, invocation_id: str, request: func.HttpRequest) -> func.HttpResponse:
         """Hand ``request`` to its invocation and wait for the function's response.
 
-        Raises HttpCoordinationTimeout when no invocation claims the request in time.
+        Raises HttpCoordinationTimeout when no invocation claims the request in time,
+        DuplicateHttpRequestError for a second request of one invocation, and whatever the
+        invocation failed with.
         """
         pairing = self._pairing(invocation_id)
         if pairing.request.done():
-            raise ValueError(f"a request for invocation {invocation_id} was already forwarded")
+            raise DuplicateHttpRequestError(f"a request for invocation {invocation_id} was already forwarded")
         pairing.request.set_result(request)
         try:
             await asyncio.wait_for(asyncio.shield(pairing.claimed), self.pairing_timeout)

@@ -12,7 +12,7 @@ import socket
 import azure.functions as func
 from aiohttp import web
 
-from .http_coordinator import INVOCATION_ID_HEADER, HttpCoordinationTimeout, HttpCoordinator
+from .http_coordinator import INVOCATION_ID_HEADER, DuplicateHttpRequestError, HttpCoordinationTimeout, HttpCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class WorkerHttpServer:
         except HttpCoordinationTimeout as exc:
             log.warning("forwarded HTTP request timed out: %s", exc)
             return web.Response(status=504, text=str(exc))
-        except ValueError as exc:  # a second request for one invocation
+        except DuplicateHttpRequestError as exc:
             return web.Response(status=409, text=str(exc))
         except Exception as exc:
             log.exception("invocation %s failed", invocation_id)

@@ -58,17 +58,38 @@ class HttpProxyingMiddleware:
             f"invocation {context.invocation_id} produced no HTTP response"
         )
         try:
-            context.http_request = await self.coordinator.claim_request(context.invocation_id)
+            forwarded = await self.coordinator.claim_request(context.invocation_id)
+            context.http_request = _with_route_params(forwarded, context)
             await self.app(context)
             response = _http_result(context)
             if response is not None:
                 outcome = response
                 context.http_response_written = True
+                # Written to the real response: the host gets no RpcHttp copy of it.
+                for name, value in list(context.output_bindings.items()):
+                    if value is response:
+                        del context.output_bindings[name]
         except BaseException as exc:
             outcome = exc
             raise
         finally:
             self.coordinator.complete(context.invocation_id, outcome)
+
+
+def _with_route_params(forwarded: func.HttpRequest, context: FunctionContext) -> func.HttpRequest:
+    """The forwarded request plus the route parameters the host matched (they travel only in
+    the invocation's RpcHttp)."""
+    trigger = context.inputs.get(context.function.trigger.name)
+    if trigger is None or trigger.WhichOneof("data") != "http" or not trigger.http.params:
+        return forwarded
+    return func.HttpRequest(
+        method=forwarded.method,
+        url=forwarded.url,
+        headers=dict(forwarded.headers),
+        params=dict(forwarded.params),
+        route_params={**forwarded.route_params, **dict(trigger.http.params)},
+        body=forwarded.get_body(),
+    )
 
 
 def _http_result(context: FunctionContext) -> func.HttpResponse | None:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +42,21 @@ class WorkerOptions:
     max_message_length: int | None = None
     app_directory: str | None = None
     http_proxying: bool = True
+    #: Seconds a forwarded HTTP request and its invocation wait for each other.
+    http_pairing_timeout: float | None = None
 
 
-async def run_worker(options: WorkerOptions, *, forward_logs: bool = True) -> None:
-    """Serve the host's EventStream until it ends or the host sends WorkerTerminate."""
+async def run_worker(
+    options: WorkerOptions,
+    *,
+    forward_logs: bool = True,
+    on_worker: Callable[[GrpcWorker], None] | None = None,
+) -> None:
+    """Serve the host's EventStream until it ends or the host sends WorkerTerminate.
+
+    ``forward_logs`` sends log records to the host as RpcLog; ``on_worker`` sees the
+    GrpcWorker once it exists (for in-process embedding and tests).
+    """
     loop = asyncio.get_running_loop()
     outbound: asyncio.Queue[frpc.StreamingMessage | None] = asyncio.Queue()
 
@@ -55,7 +66,14 @@ async def run_worker(options: WorkerOptions, *, forward_logs: bool = True) -> No
         else:
             loop.call_soon_threadsafe(outbound.put_nowait, message)
 
-    worker = GrpcWorker(send, app_directory=options.app_directory, http_proxying=options.http_proxying)
+    worker = GrpcWorker(
+        send,
+        app_directory=options.app_directory,
+        http_proxying=options.http_proxying,
+        http_pairing_timeout=options.http_pairing_timeout,
+    )
+    if on_worker is not None:
+        on_worker(worker)
     handler = RpcLogHandler(send) if forward_logs else None
     root = logging.getLogger()
     root_level = root.level
@@ -76,7 +94,7 @@ async def run_worker(options: WorkerOptions, *, forward_logs: bool = True) -> No
         reader = asyncio.create_task(_read(call, worker), name="function-rpc-reader")
         terminated = asyncio.create_task(worker.terminated.wait(), name="worker-terminated")
         done, _ = await asyncio.wait({reader, terminated, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if writer in done and writer.exception() is not None:
+        if writer in done and writer.exception() is not None and reader not in done:
             log.error("writing to the host failed: %s", writer.exception())
         # Let queued responses (the last invocation's, logs) go out before closing.
         outbound.put_nowait(None)
@@ -130,6 +148,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
                         type=int, default=None)
     parser.add_argument("--functions-worker-directory", "--app-dir", dest="app_directory", default=None,
                         help=f"function app folder (default: ${SCRIPT_ROOT_ENV}, else the host tells)")
+    parser.add_argument("--http-pairing-timeout", dest="http_pairing_timeout", type=float, default=None,
+                        help="seconds a forwarded HTTP request and its invocation wait for each other")
     parser.add_argument("--no-http-proxying", dest="http_proxying", action="store_false",
                         help="do not serve HTTP triggers through the worker's own HTTP server")
     args, unknown = parser.parse_known_args(argv)
@@ -144,6 +164,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
         max_message_length=args.max_message_length,
         app_directory=str(Path(app_directory).resolve()) if app_directory else None,
         http_proxying=args.http_proxying,
+        http_pairing_timeout=args.http_pairing_timeout,
     )
 
 

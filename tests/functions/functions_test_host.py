@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,7 @@ class FunctionTestHost:
         self._arrived = asyncio.Condition()
         self._ids = itertools.count(1)
         self.stream_ended = asyncio.Event()
+        self.http_uri: str | None = None
 
     async def start(self) -> "FunctionTestHost":
         self.server = grpc.aio.server()
@@ -104,3 +106,37 @@ class FunctionTestHost:
     def logs(self, invocation_id: str | None = None) -> list[frpc.RpcLog]:
         return [m.rpc_log for m in self.received if content_kind(m) == "rpc_log"
                 and (invocation_id is None or m.rpc_log.invocation_id == invocation_id)]
+
+
+async def load_all(host: FunctionTestHost, app_directory: str) -> dict[str, frpc.RpcFunctionMetadata]:
+    """WorkerInit, FunctionsMetadata and a FunctionLoad per function, as the host does;
+    returns the metadata by function name."""
+    init = await host.request("worker_init_response", worker_init_request=frpc.WorkerInitRequest(
+        host_version="4.0", function_app_directory=app_directory))
+    assert init.worker_init_response.result.status == frpc.StatusResult.Success
+    host.http_uri = init.worker_init_response.capabilities.get("HttpUri")
+    metadata = await host.request("function_metadata_response", functions_metadata_request=frpc.FunctionsMetadataRequest(
+        function_app_directory=app_directory))
+    assert metadata.function_metadata_response.result.status == frpc.StatusResult.Success, metadata
+    functions = {m.name: m for m in metadata.function_metadata_response.function_metadata_results}
+    for meta in functions.values():
+        loaded = await host.request("function_load_response", function_load_request=frpc.FunctionLoadRequest(
+            function_id=meta.function_id, metadata=meta))
+        assert loaded.function_load_response.function_id == meta.function_id
+        assert loaded.function_load_response.result.status == frpc.StatusResult.Success, loaded
+    return functions
+
+
+def invocation(function: frpc.RpcFunctionMetadata, invocation_id: str, **inputs: Any) -> frpc.InvocationRequest:
+    """An InvocationRequest; TypedData inputs go as given, other values as JSON."""
+    request = frpc.InvocationRequest(invocation_id=invocation_id, function_id=function.function_id)
+    for name, value in inputs.items():
+        data = value if isinstance(value, frpc.TypedData) else frpc.TypedData(json=json.dumps(value))
+        request.input_data.add(name=name, data=data)
+    return request
+
+
+async def invoke(host: FunctionTestHost, request: frpc.InvocationRequest) -> frpc.InvocationResponse:
+    reply = await host.request("invocation_response", invocation_request=request)
+    assert reply.invocation_response.invocation_id == request.invocation_id
+    return reply.invocation_response

@@ -4,44 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
 import pytest
 from conftest import SAMPLE_APP, RunningWorker
+from functions_test_host import invocation, invoke, load_all
 from google.protobuf.duration_pb2 import Duration
 
 from azure_durable_ext.protocol.function_rpc import frpc
 
 
 async def _load_all(worker: RunningWorker) -> dict[str, frpc.RpcFunctionMetadata]:
-    host = worker.host
-    init = await host.request("worker_init_response", worker_init_request=frpc.WorkerInitRequest(
-        host_version="4.0", function_app_directory=str(SAMPLE_APP)))
-    assert init.worker_init_response.result.status == frpc.StatusResult.Success
-    metadata = await host.request("function_metadata_response", functions_metadata_request=frpc.FunctionsMetadataRequest(
-        function_app_directory=str(SAMPLE_APP)))
-    assert metadata.function_metadata_response.result.status == frpc.StatusResult.Success
-    functions = {m.name: m for m in metadata.function_metadata_response.function_metadata_results}
-    for meta in functions.values():
-        loaded = await host.request("function_load_response", function_load_request=frpc.FunctionLoadRequest(
-            function_id=meta.function_id, metadata=meta))
-        assert loaded.function_load_response.function_id == meta.function_id
-        assert loaded.function_load_response.result.status == frpc.StatusResult.Success, loaded
-    return functions
-
-
-def _invocation(function: frpc.RpcFunctionMetadata, invocation_id: str, **inputs: Any) -> frpc.InvocationRequest:
-    request = frpc.InvocationRequest(invocation_id=invocation_id, function_id=function.function_id)
-    for name, value in inputs.items():
-        data = value if isinstance(value, frpc.TypedData) else frpc.TypedData(json=json.dumps(value))
-        request.input_data.add(name=name, data=data)
-    return request
+    return await load_all(worker.host, str(SAMPLE_APP))
 
 
 async def _invoke(worker: RunningWorker, request: frpc.InvocationRequest) -> frpc.InvocationResponse:
-    reply = await worker.host.request("invocation_response", invocation_request=request)
-    assert reply.invocation_response.invocation_id == request.invocation_id
-    return reply.invocation_response
+    return await invoke(worker.host, request)
 
 
 async def test_start_stream_carries_worker_and_request_ids(worker: RunningWorker) -> None:
@@ -80,10 +56,10 @@ async def test_function_load_of_unknown_function_fails_clearly(worker: RunningWo
 
 async def test_sync_and_async_activities_succeed_with_logs(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    response = await _invoke(worker, _invocation(functions["say_hello"], "inv-1", city="Tokyo"))
+    response = await _invoke(worker, invocation(functions["say_hello"], "inv-1", city="Tokyo"))
     assert response.result.status == frpc.StatusResult.Success
     assert response.return_value.string == "Hello Tokyo!"
-    response = await _invoke(worker, _invocation(functions["shout"], "inv-2", value="hey"))
+    response = await _invoke(worker, invocation(functions["shout"], "inv-2", value="hey"))
     assert response.return_value.string == "HEY"
     log = await worker.host.wait_for("rpc_log", predicate=lambda m: "saying hello to Tokyo" in m.rpc_log.message)
     assert log.rpc_log.invocation_id == "inv-1"
@@ -93,7 +69,7 @@ async def test_sync_and_async_activities_succeed_with_logs(worker: RunningWorker
 
 async def test_failure_carries_exception_message_and_stack(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    response = await _invoke(worker, _invocation(functions["boom"], "inv-boom", value="x"))
+    response = await _invoke(worker, invocation(functions["boom"], "inv-boom", value="x"))
     assert response.result.status == frpc.StatusResult.Failure
     assert "kaboom: x" in response.result.exception.message
     assert "ValueError" in response.result.exception.message
@@ -105,8 +81,8 @@ async def test_failure_carries_exception_message_and_stack(worker: RunningWorker
 
 async def test_invocation_cancel_of_a_slow_function_gives_cancelled(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    request_id = worker.host.send(invocation_request=_invocation(functions["slow"], "inv-slow", seconds=60))
-    quick = await _invoke(worker, _invocation(functions["shout"], "inv-quick", value="still serving"))
+    request_id = worker.host.send(invocation_request=invocation(functions["slow"], "inv-slow", seconds=60))
+    quick = await _invoke(worker, invocation(functions["shout"], "inv-quick", value="still serving"))
     assert quick.return_value.string == "STILL SERVING"  # the slow one does not block the worker
     worker.host.send(invocation_cancel=frpc.InvocationCancel(invocation_id="inv-slow"))
     reply = await worker.host.wait_for("invocation_response", request_id)
@@ -117,7 +93,7 @@ async def test_invocation_cancel_of_a_slow_function_gives_cancelled(worker: Runn
 async def test_cancel_of_unknown_invocation_is_harmless(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
     worker.host.send(invocation_cancel=frpc.InvocationCancel(invocation_id="never-started"))
-    response = await _invoke(worker, _invocation(functions["shout"], "inv-after", value="ok"))
+    response = await _invoke(worker, invocation(functions["shout"], "inv-after", value="ok"))
     assert response.result.status == frpc.StatusResult.Success
 
 
@@ -130,7 +106,7 @@ async def test_invocation_of_unloaded_function_fails(worker: RunningWorker) -> N
 
 async def test_output_binding_and_return_value(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    response = await _invoke(worker, _invocation(functions["enqueue"], "inv-out", value={"a": 1, "b": 2}))
+    response = await _invoke(worker, invocation(functions["enqueue"], "inv-out", value={"a": 1, "b": 2}))
     assert response.result.status == frpc.StatusResult.Success
     outputs = {binding.name: binding.data for binding in response.output_data}
     assert json.loads(outputs["message"].string) == {"a": 1, "b": 2}
@@ -152,12 +128,12 @@ async def test_environment_reload_applies_variables(worker: RunningWorker, monke
     assert os.environ["H6_RELOAD_CHECK"] == "after"
     # After the reload the app is indexed again and still serves.
     functions = await _load_all(worker)
-    assert (await _invoke(worker, _invocation(functions["shout"], "inv-r", value="x"))).return_value.string == "X"
+    assert (await _invoke(worker, invocation(functions["shout"], "inv-r", value="x"))).return_value.string == "X"
 
 
 async def test_worker_terminate_waits_for_inflight_then_stops(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    request_id = worker.host.send(invocation_request=_invocation(functions["slow"], "inv-t", seconds=0.2))
+    request_id = worker.host.send(invocation_request=invocation(functions["slow"], "inv-t", seconds=0.2))
     worker.host.send(worker_terminate=frpc.WorkerTerminate(grace_period=Duration(seconds=20)))
     reply = await worker.host.wait_for("invocation_response", request_id)
     assert reply.invocation_response.result.status == frpc.StatusResult.Success
@@ -167,7 +143,7 @@ async def test_worker_terminate_waits_for_inflight_then_stops(worker: RunningWor
 
 async def test_worker_terminate_cancels_after_grace_period(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    request_id = worker.host.send(invocation_request=_invocation(functions["slow"], "inv-g", seconds=60))
+    request_id = worker.host.send(invocation_request=invocation(functions["slow"], "inv-g", seconds=60))
     await asyncio.sleep(0.1)
     worker.host.send(worker_terminate=frpc.WorkerTerminate(grace_period=Duration(nanos=100_000_000)))
     reply = await worker.host.wait_for("invocation_response", request_id)
