@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from .._proto import pb
 from ..client.base import DurableTaskClient
 from ..client.sync import SyncDurableTaskClient
@@ -154,7 +156,7 @@ def decode_orchestrator_request(payload: str | bytes) -> pb.OrchestratorRequest:
     try:
         raw = base64.b64decode(payload, validate=True)
         return pb.OrchestratorRequest.FromString(raw)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, DecodeError) as exc:
         raise InvalidArgumentError(f"orchestration trigger payload is not a base64 OrchestratorRequest: {exc}") from None
 
 
