@@ -73,10 +73,10 @@ class GrpcWorker:
         )
         self.http_server = WorkerHttpServer(self.coordinator) if http_proxying else None
         self.executor = FunctionExecutor()
-        pipeline = build_pipeline(
-            self.executor,
-            [Middleware(HttpProxyingMiddleware, coordinator=self.coordinator), Middleware(OutputBindingsMiddleware)],
-        )
+        middleware = [Middleware(OutputBindingsMiddleware)]
+        if http_proxying:  # else HTTP requests and responses travel as RpcHttp in the messages
+            middleware.insert(0, Middleware(HttpProxyingMiddleware, coordinator=self.coordinator))
+        pipeline = build_pipeline(self.executor, middleware)
         self.application = FunctionsApplication(pipeline)
         self.invocations = InvocationHandler(self.application, self._loaded_function)
         self.indexed: IndexedApp | None = None

@@ -134,3 +134,15 @@ async def test_http_start_through_the_proxy_schedules_a_versioned_instance(worke
     async with GrpcDurableTaskClient(sidecar.url) as reader:
         state = await reader.get_instance(body["id"])
     assert state is not None and state.name == "Hello"
+
+
+async def test_without_proxying_the_request_and_response_travel_as_rpc_http(start_worker: WorkerStarter) -> None:
+    worker = await start_worker(http_proxying=False)
+    functions = await load_all(worker.host, str(SAMPLE_APP))
+    assert worker.host.http_uri is None
+    http = frpc.RpcHttp(method="PUT", url="http://localhost:7071/api/echo/rpc", params={"word": "rpc"},
+                        body=frpc.TypedData(string="inline"))
+    response = await invoke(worker.host, invocation(functions["echo"], "inv-rpc", req=frpc.TypedData(http=http)))
+    assert response.result.status == frpc.StatusResult.Success
+    assert response.return_value.http.status_code == "200"
+    assert response.return_value.http.body.bytes == b"PUT rpc inline"

@@ -1,0 +1,37 @@
+"""The worker as its own process, started the way the host starts it (module entry point)."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from conftest import SAMPLE_APP
+from functions_test_host import FunctionTestHost, invocation, invoke, load_all
+from google.protobuf.duration_pb2 import Duration
+
+from azure_durable_ext.protocol.function_rpc import frpc
+
+
+async def test_worker_process_serves_and_terminates(host: FunctionTestHost) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "azure_durable_ext.functions.worker_main",
+        "--host", "127.0.0.1", "--port", str(host.port), "--workerId", "proc-worker", "--requestId", "proc-req",
+        "--grpcMaxMessageLength", str(32 * 1024 * 1024), "--functions-worker-directory", str(SAMPLE_APP),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await asyncio.wait_for(host.connected.wait(), 60)
+        start = host.received[0]
+        assert (start.start_stream.worker_id, start.request_id) == ("proc-worker", "proc-req")
+        functions = await load_all(host, str(SAMPLE_APP))
+        response = await invoke(host, invocation(functions["say_hello"], "inv-p", city="Lima"))
+        assert response.return_value.string == "Hello Lima!"
+        log = await host.wait_for("rpc_log", predicate=lambda m: "saying hello to Lima" in m.rpc_log.message)
+        assert log.rpc_log.invocation_id == "inv-p"
+        host.send(worker_terminate=frpc.WorkerTerminate(grace_period=Duration(seconds=5)))
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        if process.stderr is not None:
+            await process.stderr.read()
