@@ -161,18 +161,19 @@ def decode_orchestrator_request(payload: str | bytes) -> pb.OrchestratorRequest:
 
 
 def orchestrator_entry(
-    registry: Registry,
+    registry: Callable[[], Registry],
     user_fn: Callable[..., Any],
     context_name: str,
     versioning: Callable[[], VersioningOptions | None],
 ) -> Callable[..., str]:
     """The function the worker calls for an orchestration trigger: ``(context: str) -> str``,
     named like ``user_fn``. Every registered version of the orchestration goes through it
-    (the executor picks the version from the history)."""
+    (the executor picks the version from the history). ``registry`` and ``versioning`` are
+    read per call: a blueprint's functions use the app it was registered on."""
 
     def entry(*args: Any, **kwargs: Any) -> str:
         payload = kwargs[context_name] if context_name in kwargs else args[0]
-        return run_orchestrator_payload(registry, payload, versioning())
+        return run_orchestrator_payload(registry(), payload, versioning())
 
     functools.update_wrapper(entry, user_fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     parameter = inspect.Parameter(context_name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)

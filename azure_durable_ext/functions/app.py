@@ -54,7 +54,10 @@ class DurableDecorators:
         # durable decorator on the same function finds it without reaching into the builder).
         self._adapted: dict[int, tuple[FunctionBuilder, Callable[..., Any]]] = {}
         # Orchestration names that already have a Functions function.
-        self._orchestration_functions: dict[str, Any] = {}
+        self._orchestration_functions: set[str] = set()
+        # The app whose registry and versioning the entry functions use (a blueprint's
+        # becomes the app it is registered on).
+        self._owner: DurableDecorators = self
 
     # -- durableClient -------------------------------------------------------------------------
     def durable_client_input(
@@ -107,7 +110,9 @@ class DurableDecorators:
             key = name.casefold()
             if key in self._orchestration_functions:
                 return fn  # another version: the existing trigger function serves it
-            entry = orchestrator_entry(self.durable_registry, fn, context_name, lambda: self.versioning)
+            entry = orchestrator_entry(
+                lambda: self._owner.durable_registry, fn, context_name, lambda: self._owner.versioning
+            )
             trigger = self._binding_decorator(  # type: ignore[attr-defined]
                 "generic_trigger",
                 arg_name=context_name,
@@ -116,7 +121,7 @@ class DurableDecorators:
                 **_present(version=version),
             )
             builder = self._named(trigger(entry), name, fn)
-            self._orchestration_functions[key] = builder
+            self._orchestration_functions.add(key)
             return builder
 
         return decorator
@@ -150,6 +155,8 @@ class DurableDecorators:
     def _merge_durable(self, other: "DurableDecorators") -> None:
         self.durable_registry.merge(other.durable_registry)
         self._adapted.update(other._adapted)
+        self._orchestration_functions |= other._orchestration_functions
+        other._owner = self
 
 
 def _unadapted(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -74,12 +74,19 @@ class HttpCoordinator:
         try:
             await asyncio.wait_for(asyncio.shield(pairing.claimed), self.pairing_timeout)
         except asyncio.TimeoutError:
-            self._pairings.pop(invocation_id, None)
+            self._forget(invocation_id, pairing)
             raise HttpCoordinationTimeout(
                 f"no invocation {invocation_id} arrived within {self.pairing_timeout:g} s for this HTTP request"
             ) from None
+        except asyncio.CancelledError:  # the caller went away before any invocation came
+            self._forget(invocation_id, pairing)
+            raise
         # Claimed: the middleware always completes the response (its finally), so no timeout.
         return await pairing.response
+
+    def _forget(self, invocation_id: str, pairing: _Pairing) -> None:
+        if self._pairings.get(invocation_id) is pairing and not pairing.claimed.done():
+            del self._pairings[invocation_id]
 
     # -- middleware side ------------------------------------------------------------------------
     async def claim_request(self, invocation_id: str) -> func.HttpRequest:
@@ -91,7 +98,7 @@ class HttpCoordinator:
         try:
             request = await asyncio.wait_for(asyncio.shield(pairing.request), self.pairing_timeout)
         except asyncio.TimeoutError:
-            self._pairings.pop(invocation_id, None)
+            self._forget(invocation_id, pairing)
             raise HttpCoordinationTimeout(
                 f"the HTTP request for invocation {invocation_id} was not forwarded to the worker within "
                 f"{self.pairing_timeout:g} s (header {INVOCATION_ID_HEADER})"

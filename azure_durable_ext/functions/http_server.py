@@ -34,7 +34,8 @@ class WorkerHttpServer:
             return self.url
         app = web.Application(client_max_size=1024**3)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
+        # handler_cancellation: a caller that goes away stops waiting for its invocation.
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
         # Bind the socket ourselves to learn the free port the OS picked.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
