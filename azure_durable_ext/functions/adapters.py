@@ -10,7 +10,9 @@ user's function object is never modified.
 
 Orchestrators are different: under the gRPC protocol the trigger payload is a base64
 ``OrchestratorRequest`` and the result a base64 ``OrchestratorResponse``, so the worker calls
-an entry function that runs the replay executor over the app's registry.
+an entry function (``(context: func.OrchestrationContext) -> str``, the annotation the real
+worker requires for orchestration triggers) that runs the replay executor over the app's
+registry.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import azure.functions as func
 from google.protobuf.message import DecodeError
 
 from .._proto import pb
@@ -172,11 +175,17 @@ def orchestrator_entry(
     read per call: a blueprint's functions use the app it was registered on."""
 
     def entry(*args: Any, **kwargs: Any) -> str:
-        payload = kwargs[context_name] if context_name in kwargs else args[0]
+        value = kwargs[context_name] if context_name in kwargs else args[0]
+        # The real worker hands an azure.functions OrchestrationContext (its body is the
+        # payload text); our worker hands the text itself.
+        payload = value.body if isinstance(value, func.OrchestrationContext) else value
         return run_orchestrator_payload(registry(), payload, versioning())
 
     functools.update_wrapper(entry, user_fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
-    parameter = inspect.Parameter(context_name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)
+    # The real worker accepts only an OrchestrationContext annotation on this parameter.
+    parameter = inspect.Parameter(
+        context_name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=func.OrchestrationContext
+    )
     entry.__signature__ = inspect.Signature([parameter], return_annotation=str)  # type: ignore[attr-defined]
-    entry.__annotations__ = {context_name: str, "return": str}
+    entry.__annotations__ = {context_name: func.OrchestrationContext, "return": str}
     return entry

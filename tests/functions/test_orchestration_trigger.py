@@ -3,7 +3,10 @@ OrchestratorResponse out, through the replay executor; versions picked from the 
 from __future__ import annotations
 
 import base64
+import inspect
 import json
+
+import azure.functions as func
 
 import pytest
 from conftest import SAMPLE_APP, RunningWorker
@@ -49,6 +52,14 @@ def test_round_trip_runs_the_requested_version(version: str, city: str) -> None:
     (action,) = response.actions
     assert action.scheduleTask.name == "say_hello"
     assert json.loads(action.scheduleTask.input.value) == city
+
+
+def test_the_real_workers_orchestration_context_is_accepted() -> None:
+    entry = _hello_entry()
+    assert inspect.signature(entry).parameters["context"].annotation is func.OrchestrationContext
+    context = func.OrchestrationContext(_encode(_request("Hello", "1.0.0")).encode())
+    (action,) = _decode(entry(context=context)).actions
+    assert json.loads(action.scheduleTask.input.value) == "v1"
 
 
 def test_unregistered_version_fails_the_orchestration() -> None:
