@@ -157,3 +157,26 @@ async def test_bad_metadata_directory_reports_failure(worker: RunningWorker, tmp
     result = reply.function_metadata_response.result
     assert result.status == frpc.StatusResult.Failure
     assert "function_app.py" in result.exception.message
+
+
+async def test_function_load_collection(worker: RunningWorker) -> None:
+    metadata = await worker.host.request("function_metadata_response", functions_metadata_request=frpc.FunctionsMetadataRequest(
+        function_app_directory=str(SAMPLE_APP)))
+    functions = list(metadata.function_metadata_response.function_metadata_results)
+    reply = await worker.host.request(
+        "function_load_response_collection",
+        function_load_request_collection=frpc.FunctionLoadRequestCollection(function_load_requests=[
+            frpc.FunctionLoadRequest(function_id=m.function_id, metadata=m) for m in functions]))
+    responses = reply.function_load_response_collection.function_load_responses
+    assert [r.function_id for r in responses] == [m.function_id for m in functions]
+    assert all(r.result.status == frpc.StatusResult.Success for r in responses)
+    shout = next(m for m in functions if m.name == "shout")
+    assert (await _invoke(worker, invocation(shout, "inv-c", value="loaded"))).return_value.string == "LOADED"
+
+
+async def test_messages_a_worker_does_not_expect_are_ignored(worker: RunningWorker) -> None:
+    worker.host.send(start_stream=frpc.StartStream(worker_id="echo"))
+    worker.host.send(invocation_response=frpc.InvocationResponse(invocation_id="not-for-a-worker"))
+    status = await worker.host.request("worker_status_response", worker_status_request=frpc.WorkerStatusRequest())
+    assert status.request_id.startswith("host-")
+    assert [m.WhichOneof("content") for m in worker.host.received].count("invocation_response") == 0
