@@ -59,3 +59,24 @@ async def test_http_start_runs_the_requested_version(worker: RunningWorker, our_
     assert (done.runtime_status, done.name, done.version) == (OrchestrationStatus.COMPLETED, "Hello", version)
     expected = {"1.0.0": "Hello v1!", "1.2.0": "Hello v1.2!"}[version]
     assert done.read_output_as() == expected
+
+
+async def test_sync_function_gets_the_blocking_client(worker: RunningWorker, our_sidecar: str) -> None:
+    functions = await load_all(worker.host, str(SAMPLE_APP))
+    payload = DurableClientBindingData(rpc_base_url=our_sidecar, task_hub=HUB,
+                                       connection_name="AzureWebJobsStorage").to_json()
+    url = f"{worker.host.http_uri}/api/start-sync/Hello"
+    async with aiohttp.ClientSession() as session:
+        post = asyncio.create_task(session.post(url, headers={INVOCATION_ID_HEADER: "inv-sync"}))
+        response = await invoke(worker.host, invocation(
+            functions["http_start_sync"], "inv-sync",
+            req=frpc.TypedData(http=frpc.RpcHttp(method="POST", url=url, params={"name": "Hello"})),
+            client=frpc.TypedData(string=payload)))
+        async with await post as http:
+            assert http.status == 201
+            body = await http.json()
+    assert response.result.status == frpc.StatusResult.Success, response.result.exception.message
+    assert body["version"] == "1.2.0"
+    async with GrpcDurableTaskClient(our_sidecar, task_hub=HUB) as client:
+        done = await client.wait_for_instance_completion(body["id"], timeout=30)
+    assert done.read_output_as() == "Hello v1.2!"
