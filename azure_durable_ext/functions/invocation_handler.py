@@ -17,7 +17,7 @@ from .application import FunctionsApplication
 from .binding_types import RETURN_BINDING
 from .context import NO_RESULT, FunctionContext
 from .definitions import FunctionDefinition
-from .typed_data import to_typed_data
+from .typed_data import to_return_data, to_typed_data
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _fill_outputs(response: frpc.InvocationResponse, context: FunctionContext) -
     for name, value in outputs.items():
         response.output_data.add(name=name, data=to_typed_data(value))
     if returned is not NO_RESULT and returned is not None:
-        response.return_value.CopyFrom(to_typed_data(returned))
+        response.return_value.CopyFrom(to_return_data(context.function.trigger.type, returned))
 
 
 def _failed(response: frpc.InvocationResponse, exc: BaseException) -> frpc.InvocationResponse:

@@ -8,7 +8,9 @@ from typing import Any
 import azure.functions as func
 
 from ..core.errors import SerializationError
+from ..core.orchestration.converter import to_json
 from ..protocol.function_rpc import frpc
+from .binding_types import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER
 
 
 def _collection(field: str) -> Callable[[frpc.TypedData], list[Any]]:
@@ -63,6 +65,29 @@ def to_typed_data(value: Any) -> frpc.TypedData:
         return frpc.TypedData(json=json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"cannot send a {type(value).__name__} to the host: {exc}") from exc
+
+
+def _activity_return(value: Any) -> frpc.TypedData:
+    # The extension reads an activity's result as JSON text, whatever its Python type.
+    return frpc.TypedData(json=to_json(value) or "null")
+
+
+def _orchestration_return(value: Any) -> frpc.TypedData:
+    # The base64 OrchestratorResponse, sent as the real worker sends it (json kind, raw text).
+    return frpc.TypedData(json=str(value))
+
+
+#: Return-value encodings that depend on the trigger (as the real Python worker's converters
+#: do); other triggers use ``to_typed_data``.
+_RETURN_ENCODERS: dict[str, Callable[[Any], frpc.TypedData]] = {
+    ACTIVITY_TRIGGER: _activity_return,
+    ORCHESTRATION_TRIGGER: _orchestration_return,
+}
+
+
+def to_return_data(trigger_type: str, value: Any) -> frpc.TypedData:
+    """A function's return value as the host expects it for ``trigger_type``."""
+    return _RETURN_ENCODERS.get(trigger_type, to_typed_data)(value)
 
 
 def http_response_to_rpc(response: func.HttpResponse) -> frpc.RpcHttp:

@@ -58,9 +58,9 @@ async def test_sync_and_async_activities_succeed_with_logs(worker: RunningWorker
     functions = await _load_all(worker)
     response = await _invoke(worker, invocation(functions["say_hello"], "inv-1", city="Tokyo"))
     assert response.result.status == frpc.StatusResult.Success
-    assert response.return_value.string == "Hello Tokyo!"
+    assert json.loads(response.return_value.json) == "Hello Tokyo!"  # activity results travel as JSON
     response = await _invoke(worker, invocation(functions["shout"], "inv-2", value="hey"))
-    assert response.return_value.string == "HEY"
+    assert response.return_value.json == '"HEY"'
     log = await worker.host.wait_for("rpc_log", predicate=lambda m: "saying hello to Tokyo" in m.rpc_log.message)
     assert log.rpc_log.invocation_id == "inv-1"
     assert log.rpc_log.level == frpc.RpcLog.Information
@@ -83,7 +83,7 @@ async def test_invocation_cancel_of_a_slow_function_gives_cancelled(worker: Runn
     functions = await _load_all(worker)
     request_id = worker.host.send(invocation_request=invocation(functions["slow"], "inv-slow", seconds=60))
     quick = await _invoke(worker, invocation(functions["shout"], "inv-quick", value="still serving"))
-    assert quick.return_value.string == "STILL SERVING"  # the slow one does not block the worker
+    assert json.loads(quick.return_value.json) == "STILL SERVING"  # the slow one does not block the worker
     worker.host.send(invocation_cancel=frpc.InvocationCancel(invocation_id="inv-slow"))
     reply = await worker.host.wait_for("invocation_response", request_id)
     assert reply.invocation_response.invocation_id == "inv-slow"
@@ -110,7 +110,7 @@ async def test_output_binding_and_return_value(worker: RunningWorker) -> None:
     assert response.result.status == frpc.StatusResult.Success
     outputs = {binding.name: binding.data for binding in response.output_data}
     assert json.loads(outputs["message"].string) == {"a": 1, "b": 2}
-    assert response.return_value.int == 2
+    assert response.return_value.json == "2"
 
 
 async def test_environment_reload_applies_variables(worker: RunningWorker, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +128,7 @@ async def test_environment_reload_applies_variables(worker: RunningWorker, monke
     assert os.environ["H6_RELOAD_CHECK"] == "after"
     # After the reload the app is indexed again and still serves.
     functions = await _load_all(worker)
-    assert (await _invoke(worker, invocation(functions["shout"], "inv-r", value="x"))).return_value.string == "X"
+    assert json.loads((await _invoke(worker, invocation(functions["shout"], "inv-r", value="x"))).return_value.json) == "X"
 
 
 async def test_worker_terminate_waits_for_inflight_then_stops(worker: RunningWorker) -> None:
@@ -171,7 +171,7 @@ async def test_function_load_collection(worker: RunningWorker) -> None:
     assert [r.function_id for r in responses] == [m.function_id for m in functions]
     assert all(r.result.status == frpc.StatusResult.Success for r in responses)
     shout = next(m for m in functions if m.name == "shout")
-    assert (await _invoke(worker, invocation(shout, "inv-c", value="loaded"))).return_value.string == "LOADED"
+    assert json.loads((await _invoke(worker, invocation(shout, "inv-c", value="loaded"))).return_value.json) == "LOADED"
 
 
 async def test_messages_a_worker_does_not_expect_are_ignored(worker: RunningWorker) -> None:

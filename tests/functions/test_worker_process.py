@@ -24,7 +24,7 @@ async def test_worker_process_serves_and_terminates(host: FunctionTestHost) -> N
         assert (start.start_stream.worker_id, start.request_id) == ("proc-worker", "proc-req")
         functions = await load_all(host, str(SAMPLE_APP))
         response = await invoke(host, invocation(functions["say_hello"], "inv-p", city="Lima"))
-        assert response.return_value.string == "Hello Lima!"
+        assert response.return_value.json == '"Hello Lima!"'
         log = await host.wait_for("rpc_log", predicate=lambda m: "saying hello to Lima" in m.rpc_log.message)
         assert log.rpc_log.invocation_id == "inv-p"
         host.send(worker_terminate=frpc.WorkerTerminate(grace_period=Duration(seconds=5)))
