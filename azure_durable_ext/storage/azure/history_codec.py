@@ -19,6 +19,7 @@ from .large_messages import BLOB_SUFFIX as _BLOB_SUFFIX
 from .names import escape_partition_key
 
 SENTINEL_ROW_KEY = "sentinel"
+COMPLETE_ROW_COUNT = "CompleteRowCount"
 _NESTED = frozenset({"OrchestrationInstance", "ParentInstance", "Tags", "FailureDetails", "ParentTraceContext", "State"})
 _KEYS = ("PartitionKey", "RowKey", "ExecutionId", "EventType", "EventId", "_Timestamp", "IsPlayed")
 
@@ -63,11 +64,16 @@ def row_to_event(row: dict[str, Any]) -> pb.HistoryEvent:
     return event_from_json(data)
 
 
-def sentinel_row(instance_id: str, execution_id: str, now: datetime, *, complete: bool = True) -> dict[str, Any]:
+def sentinel_row(
+    instance_id: str, execution_id: str, now: datetime, *, complete: bool = True, row_count: int
+) -> dict[str, Any]:
+    """The sentinel; ``CompleteRowCount`` (our addition) is how many event rows the last
+    complete checkpoint left, so rows of a checkpoint that died between batches are ignored."""
     return {
         "PartitionKey": escape_partition_key(instance_id),
         "RowKey": SENTINEL_ROW_KEY,
         "ExecutionId": execution_id,
         "IsCheckpointComplete": complete,
         "CheckpointCompletedTimestamp": now,
+        COMPLETE_ROW_COUNT: row_count,
     }

@@ -23,7 +23,7 @@ from ..._proto import pb
 from ...core.errors import ConcurrencyConflictError, InvalidArgumentError
 from ...core.model import InstancePage, InstanceQuery, InstanceState
 from .event_codec import event_type_name
-from .history_codec import SENTINEL_ROW_KEY, event_to_row, row_key, row_to_event, sentinel_row
+from .history_codec import COMPLETE_ROW_COUNT, SENTINEL_ROW_KEY, event_to_row, row_key, row_to_event, sentinel_row
 from .instance_codec import INSTANCE_ROW_KEY, PAYLOAD_COLUMNS, row_to_state, state_to_row
 from .large_messages import BLOB_SUFFIX, MessageManager, externalize_large, history_blob_name, instance_blob_name
 from .names import escape_partition_key
@@ -42,6 +42,8 @@ class HistorySnapshot:
     events: list[pb.HistoryEvent] = field(default_factory=list)
     execution_id: str | None = None
     row_keys: list[str] = field(default_factory=list)
+    #: Rows past the last complete checkpoint (one that died between its batches).
+    stale_keys: list[str] = field(default_factory=list)
     sentinel_etag: str | None = None
     #: Executions whose start was refused after its message could not be taken back.
     refused: set[str] = field(default_factory=set)
@@ -121,17 +123,24 @@ class TrackingStore:
         """Every history row of the instance (one query), oldest first, and the sentinel."""
         snapshot = HistorySnapshot()
         rows: list[dict[str, Any]] = []
+        complete_rows: int | None = None
         self._ops.count("table", "query")
         pk = escape_partition_key(instance_id)
         async for entity in self._history.query_entities("PartitionKey eq @pk", parameters={"pk": pk}):
             if entity["RowKey"] == SENTINEL_ROW_KEY:
                 snapshot.sentinel_etag = entity.metadata.get("etag")
                 snapshot.execution_id = entity.get("ExecutionId")
+                if isinstance(entity.get(COMPLETE_ROW_COUNT), int):
+                    complete_rows = entity[COMPLETE_ROW_COUNT]
             elif entity["RowKey"].startswith(REFUSED_PREFIX):
                 snapshot.refused.add(entity["RowKey"][len(REFUSED_PREFIX) :])
             else:
                 rows.append(dict(entity))
         rows.sort(key=lambda r: r["RowKey"])
+        if complete_rows is not None and len(rows) > complete_rows:
+            log.warning("history of %r: ignoring %d rows of an incomplete checkpoint", instance_id, len(rows) - complete_rows)
+            snapshot.stale_keys = [r["RowKey"] for r in rows[complete_rows:]]
+            rows = rows[:complete_rows]
         for row in rows:
             snapshot.row_keys.append(row["RowKey"])
             await self._blobs.restore_large(row)
@@ -163,15 +172,16 @@ class TrackingStore:
             uploads = externalize_large(row, lambda prop, _value: history_blob_name(instance_id, key, kind, prop))
             await self._blobs.upload_all(uploads)
             ops.append(("upsert", row, {"mode": UpdateMode.REPLACE}))
-        if replace:
-            kept = {row_key(first + i) for i in range(len(events))}
-            pk = escape_partition_key(instance_id)
-            ops += [("delete", {"PartitionKey": pk, "RowKey": k}) for k in snapshot.row_keys if k not in kept]
+        kept = {row_key(first + i) for i in range(len(events))}
+        doomed = [*snapshot.row_keys, *snapshot.stale_keys] if replace else snapshot.stale_keys
+        pk = escape_partition_key(instance_id)
+        ops += [("delete", {"PartitionKey": pk, "RowKey": k}) for k in doomed if k not in kept]
         batches = [ops[i : i + MAX_BATCH - 1] for i in range(0, len(ops), MAX_BATCH - 1)] or [[]]
         etag = snapshot.sentinel_etag
         for index, batch in enumerate(batches):
             done = index == len(batches) - 1
-            sentinel = sentinel_row(instance_id, execution_id, now, complete=done)
+            rows_now = first + len(events) if done else (0 if replace else first)
+            sentinel = sentinel_row(instance_id, execution_id, now, complete=done, row_count=rows_now)
             if etag is None:
                 guard: tuple[Any, ...] = ("create", sentinel)
             else:
@@ -186,6 +196,7 @@ class TrackingStore:
         else:
             snapshot.events.extend(events)
             snapshot.row_keys.extend(row_key(first + i) for i in range(len(events)))
+        snapshot.stale_keys = []
 
     async def _submit(self, instance_id: str, ops: list[tuple[Any, ...]], *, conflict_is_fatal: bool) -> str | None:
         self._ops.count("table", "batch")

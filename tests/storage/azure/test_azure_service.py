@@ -142,8 +142,8 @@ async def test_an_orchestration_message_that_keeps_failing_is_poisoned(
     item = await service.lock_next_orchestration(LOCK_TIMEOUT)
     assert item is not None
     await service.complete_orchestration(item, episode(item))
+    await service.set_owned_partitions(frozenset())  # this process stops polling before the message exists
     await service.send_messages([TaskMessage("sick", item.state.execution_id if item.state else None, task_completed(9))])
-    await service.set_owned_partitions(frozenset())
     for attempt in (1, 2):
         crashing = make_azure_service(azurite, hub_name=hub, control_queue_visibility_timeout=1.0)
         assert await _crash_after_lock(crashing, "orchestration") == attempt
@@ -536,3 +536,37 @@ async def test_consuming_messages_that_change_nothing_costs_only_the_deletes(
     assert await azure_service.lock_next_orchestration(1.0) is None
     state = await azure_service.get_instance("noop")
     assert state is not None and state.status is OrchestrationStatus.COMPLETED
+
+
+async def test_rows_of_a_checkpoint_that_died_between_batches_are_ignored_and_cleaned(
+    azurite: AzuriteProcess, azure_service: AzureStorageOrchestrationService
+) -> None:
+    from azure_durable_ext.storage.azure.history_codec import event_to_row
+
+    await azure_service.create_instance(start_message("half"), RUNNING_STATES)
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None
+    await azure_service.complete_orchestration(item, episode(item))
+    execution = item.new_messages[0].execution_id or ""
+    # A 2-batch checkpoint whose first batch landed (sentinel: incomplete, 2 good rows)
+    # and whose process died before the second.
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as ts:
+        history = ts.get_table_client(azure_service.names.history_table)
+        sentinel = dict(await history.get_entity("half", "sentinel"))
+        assert sentinel["CompleteRowCount"] == 2 and sentinel["IsCheckpointComplete"] is True
+        for ordinal in range(2, 6):
+            await history.upsert_entity(event_to_row("half", execution, ordinal, task_scheduled(ordinal + 10)))
+        await history.upsert_entity({**sentinel, "IsCheckpointComplete": False})
+    azure_service._hub.work.cache.forget("half")
+    assert kinds(await azure_service.get_history("half")) == ["orchestratorStarted", "executionStarted"]
+    await azure_service.send_messages([TaskMessage("half", None, task_completed(0))])
+    item = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and len(item.past_events) == 2
+    await azure_service.complete_orchestration(item, episode(item))
+    assert kinds(await azure_service.get_history("half")) == [
+        "orchestratorStarted", "executionStarted", "orchestratorStarted", "taskCompleted",
+    ]
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as ts:
+        history = ts.get_table_client(azure_service.names.history_table)
+        keys = sorted([e["RowKey"] async for e in history.query_entities("PartitionKey eq 'half'", select=["RowKey"])])
+    assert keys == [f"{i:016X}" for i in range(4)] + ["sentinel"], "the dead checkpoint's extra rows are gone"
