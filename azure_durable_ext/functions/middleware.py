@@ -11,6 +11,7 @@ The first middleware in the list is the outermost. Middleware forwards by awaiti
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -66,9 +67,9 @@ class HttpProxyingMiddleware:
                 outcome = response
                 context.http_response_written = True
                 # Written to the real response: the host gets no RpcHttp copy of it.
-                for name, value in list(context.output_bindings.items()):
-                    if value is response:
-                        del context.output_bindings[name]
+                for binding in context.function.bindings:
+                    if binding.name == RETURN_BINDING or binding.type == HTTP_OUTPUT:
+                        context.output_bindings.pop(binding.name, None)
         except BaseException as exc:
             outcome = exc
             raise
@@ -105,6 +106,8 @@ def _http_result(context: FunctionContext) -> func.HttpResponse | None:
         return func.HttpResponse(status_code=204)
     if isinstance(context.invocation_result, (str, bytes)):
         return func.HttpResponse(context.invocation_result)
+    if isinstance(context.invocation_result, (dict, list)):
+        return func.HttpResponse(json.dumps(context.invocation_result), mimetype="application/json")
     return None
 
 

@@ -146,3 +146,16 @@ async def test_without_proxying_the_request_and_response_travel_as_rpc_http(star
     assert response.result.status == frpc.StatusResult.Success
     assert response.return_value.http.status_code == "200"
     assert response.return_value.http.body.bytes == b"PUT rpc inline"
+
+
+async def test_a_dict_result_becomes_a_json_response(worker: RunningWorker) -> None:
+    functions = await load_all(worker.host, str(SAMPLE_APP))
+    uri = worker.host.http_uri
+    async with aiohttp.ClientSession() as session:
+        call = asyncio.create_task(session.get(f"{uri}/api/info", headers={INVOCATION_ID_HEADER: "inv-info"}))
+        response = await invoke(worker.host, invocation(functions["info"], "inv-info", req=_http_input("GET", f"{uri}/api/info")))
+        async with await call as http:
+            assert (http.status, http.content_type) == (200, "application/json")
+            assert await http.json() == {"functions": 11, "method": "GET"}
+    assert response.result.status == frpc.StatusResult.Success
+    assert not response.HasField("return_value") and not response.output_data

@@ -23,7 +23,7 @@ def _bindings(metadata) -> dict[str, dict]:
 def test_sample_app_metadata() -> None:
     indexed = index_function_app(SAMPLE_APP)
     metadata = {f.name: f.to_rpc() for f in indexed.functions}
-    assert set(metadata) == {"http_start", "http_start_sync", "echo", "Hello", "say_hello", "shout", "slow", "boom", "enqueue"}
+    assert set(metadata) == {"http_start", "http_start_sync", "echo", "Hello", "say_hello", "shout", "slow", "boom", "enqueue", "info"}
 
     start = _bindings(metadata["http_start"])
     assert start["client"] == {"direction": "IN", "type": "durableClient", "name": "client", "taskHub": "SampleHub",

@@ -37,7 +37,7 @@ async def test_worker_init_reports_capabilities_with_http_uri(worker: RunningWor
 
 async def test_metadata_load_and_status(worker: RunningWorker) -> None:
     functions = await _load_all(worker)
-    assert {"http_start", "http_start_sync", "echo", "Hello", "say_hello", "shout", "slow", "boom", "enqueue"} <= set(functions)
+    assert {"http_start", "http_start_sync", "echo", "Hello", "say_hello", "shout", "slow", "boom", "enqueue", "info"} <= set(functions)
     for meta in functions.values():
         assert meta.properties["worker_indexed"] == "True"
         assert meta.language == "python"

@@ -76,3 +76,8 @@ def boom(value: str) -> str:
 def enqueue(value: dict, message: func.Out[str]) -> int:
     message.set(json.dumps(value))
     return len(value)
+
+
+@app.route(route="info", methods=["GET"])
+async def info(req: func.HttpRequest) -> dict:
+    return {"functions": 11, "method": req.method}
