@@ -171,7 +171,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_worker(options))
+    try:
+        asyncio.run(run_worker(options))
+    except grpc.aio.AioRpcError as exc:
+        log.error("cannot talk to the Functions host at %s:%d: %s %s",
+                  options.host, options.port, exc.code().name, exc.details())
+        return 1
     return 0
 
 

@@ -35,3 +35,20 @@ async def test_worker_process_serves_and_terminates(host: FunctionTestHost) -> N
             await process.wait()
         if process.stderr is not None:
             await process.stderr.read()
+
+
+async def test_unreachable_host_exits_with_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "azure_durable_ext.functions.worker_main",
+        "--host", "127.0.0.1", "--port", str(port), "--workerId", "w", "--requestId", "r",
+        "--functions-worker-directory", str(SAMPLE_APP),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert f"cannot talk to the Functions host at 127.0.0.1:{port}" in stderr.decode()
