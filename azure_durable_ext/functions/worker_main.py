@@ -2,6 +2,7 @@
 
     python -m azure_durable_ext.functions.worker_main --host 127.0.0.1 --port 50051 \\
         --workerId W --requestId R --grpcMaxMessageLength 2147483647 [--app-dir DIR]
+        [--http-pairing-timeout SECONDS] [--no-http-proxying]
 
 The worker sends StartStream{worker_id} (with the request id the host gave), then writes
 queued messages (responses, logs) and hands every message it reads to GrpcWorker, until the
@@ -146,8 +147,10 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
     parser.add_argument("--requestId", "--request-id", dest="request_id", required=True)
     parser.add_argument("--grpcMaxMessageLength", "--grpc-max-message-length", dest="max_message_length",
                         type=int, default=None)
-    parser.add_argument("--functions-worker-directory", "--app-dir", dest="app_directory", default=None,
-                        help=f"function app folder (default: ${SCRIPT_ROOT_ENV}, else the host tells)")
+    # The app folder the WorkerInitRequest names wins over this one, so a host passing its
+    # worker directory under --functions-worker-directory does no harm.
+    parser.add_argument("--app-dir", "--functions-worker-directory", dest="app_directory", default=None,
+                        help=f"function app folder until the host names one (default: ${SCRIPT_ROOT_ENV})")
     parser.add_argument("--http-pairing-timeout", dest="http_pairing_timeout", type=float, default=None,
                         help="seconds a forwarded HTTP request and its invocation wait for each other")
     parser.add_argument("--no-http-proxying", dest="http_proxying", action="store_false",
