@@ -27,6 +27,10 @@ class HttpCoordinationTimeout(OperationTimeoutError):
     """The HTTP request or the invocation it belongs to did not arrive in time."""
 
 
+class InvocationCancelledError(InvalidStateError):
+    """The invocation an HTTP request waited for was cancelled."""
+
+
 class DuplicateHttpRequestError(InvalidStateError):
     """A second HTTP request named an invocation that already has one."""
 
@@ -115,6 +119,8 @@ class HttpCoordinator:
         if not pairing.claimed.done():
             pairing.claimed.set_result(None)
         if isinstance(response, BaseException):
+            if not isinstance(response, Exception):  # cancellation: answer, do not abort the caller
+                response = InvocationCancelledError(f"invocation {invocation_id} was cancelled")
             pairing.response.set_exception(response)
             # Nobody may be waiting (the request never came); mark the exception retrieved.
             pairing.response.exception()

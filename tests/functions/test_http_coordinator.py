@@ -91,3 +91,14 @@ async def test_error_completion_reaches_the_waiting_request() -> None:
     with pytest.raises(RuntimeError, match="function broke"):
         await waiting
     coordinator.complete("e1", func.HttpResponse("late"))  # idempotent, nothing waiting
+
+
+async def test_cancelled_invocation_answers_the_caller(server: WorkerHttpServer) -> None:
+    coordinator = server.coordinator
+    async with aiohttp.ClientSession() as session:
+        call = asyncio.create_task(session.get(f"{server.url}/c", headers={INVOCATION_ID_HEADER: "c1"}))
+        await coordinator.claim_request("c1")
+        coordinator.complete("c1", asyncio.CancelledError())
+        async with await call as response:
+            assert response.status == 500
+            assert "invocation c1 was cancelled" in await response.text()
