@@ -414,10 +414,10 @@ class BindingInfo(_message.Message):
     __slots__ = ("type", "direction", "data_type", "properties")
     class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        in: _ClassVar[BindingInfo.Direction]
+        in_: _ClassVar[BindingInfo.Direction]
         out: _ClassVar[BindingInfo.Direction]
         inout: _ClassVar[BindingInfo.Direction]
-    in: BindingInfo.Direction
+    in_: BindingInfo.Direction
     out: BindingInfo.Direction
     inout: BindingInfo.Direction
     class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -457,14 +457,14 @@ class RpcLog(_message.Message):
         Warning: _ClassVar[RpcLog.Level]
         Error: _ClassVar[RpcLog.Level]
         Critical: _ClassVar[RpcLog.Level]
-        None: _ClassVar[RpcLog.Level]
+        None_: _ClassVar[RpcLog.Level]
     Trace: RpcLog.Level
     Debug: RpcLog.Level
     Information: RpcLog.Level
     Warning: RpcLog.Level
     Error: RpcLog.Level
     Critical: RpcLog.Level
-    None: RpcLog.Level
+    None_: RpcLog.Level
     class RpcLogCategory(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         User: _ClassVar[RpcLog.RpcLogCategory]

@@ -158,7 +158,8 @@ def decode_orchestrator_request(payload: str | bytes) -> pb.OrchestratorRequest:
         payload = payload.encode("utf-8")
     try:
         raw = base64.b64decode(payload, validate=True)
-        return pb.OrchestratorRequest.FromString(raw)
+        request: pb.OrchestratorRequest = pb.OrchestratorRequest.FromString(raw)
+        return request
     except (binascii.Error, ValueError, DecodeError) as exc:
         raise InvalidArgumentError(f"orchestration trigger payload is not a base64 OrchestratorRequest: {exc}") from None
 

@@ -65,7 +65,7 @@ class DurableDecorators:
     ) -> Callable[..., Any]:
         """Declare a ``durableClient`` input binding; the parameter receives a
         FunctionsDurableTaskClient (``async def``) or its blocking facade (``def``)."""
-        binding = self._binding_decorator(  # type: ignore[attr-defined]
+        binding = self._binding_decorator(
             "generic_input_binding",
             arg_name=client_name,
             type=DURABLE_CLIENT,
@@ -113,7 +113,7 @@ class DurableDecorators:
             entry = orchestrator_entry(
                 lambda: self._owner.durable_registry, fn, context_name, lambda: self._owner.versioning
             )
-            trigger = self._binding_decorator(  # type: ignore[attr-defined]
+            trigger = self._binding_decorator(
                 "generic_trigger",
                 arg_name=context_name,
                 type=ORCHESTRATION_TRIGGER,
@@ -133,7 +133,7 @@ class DurableDecorators:
         def decorator(fn: Any) -> FunctionBuilder:
             adapted = self._adapted_function(fn, "activity_trigger")
             name = self.durable_registry.add_activity(_unadapted(adapted), activity)
-            trigger = self._binding_decorator(  # type: ignore[attr-defined]
+            trigger = self._binding_decorator(
                 "generic_trigger", arg_name=input_name, type=ACTIVITY_TRIGGER, activity=name
             )
             builder = self._named(trigger(fn if isinstance(fn, FunctionBuilder) else adapted), name, adapted)

@@ -27,6 +27,7 @@ from .binding_types import HTTP_TRIGGER
 
 SCRIPT_FILE = "function_app.py"
 LANGUAGE = "python"
+_DIRECTIONS = {"in": frpc.BindingInfo.in_, "out": frpc.BindingInfo.out, "inout": frpc.BindingInfo.inout}
 _ID_NAMESPACE = uuid.UUID("6c1f4a2e-8d0b-4c55-9f5e-2b7d9a3c1e10")
 
 
@@ -92,7 +93,7 @@ class FunctionDefinition:
         )
         for binding in self.bindings:
             metadata.bindings[binding.name].CopyFrom(
-                frpc.BindingInfo(type=binding.type, direction=frpc.BindingInfo.Direction.Value(binding.direction.lower()))
+                frpc.BindingInfo(type=binding.type, direction=_DIRECTIONS[binding.direction.lower()])
             )
         return metadata
 

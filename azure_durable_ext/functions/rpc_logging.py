@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ..protocol.function_rpc import frpc
 from .application import current_invocation
 
-_LEVELS: tuple[tuple[int, int], ...] = (
+_LEVELS: tuple[tuple[int, "frpc.RpcLog.Level"], ...] = (
     (logging.CRITICAL, frpc.RpcLog.Critical),
     (logging.ERROR, frpc.RpcLog.Error),
     (logging.WARNING, frpc.RpcLog.Warning),
@@ -19,7 +19,7 @@ _LEVELS: tuple[tuple[int, int], ...] = (
 _SKIPPED_PREFIXES = ("grpc", "asyncio", "azure_durable_ext.functions.grpc_worker")
 
 
-def rpc_level(levelno: int) -> int:
+def rpc_level(levelno: int) -> "frpc.RpcLog.Level":
     for threshold, level in _LEVELS:
         if levelno >= threshold:
             return level

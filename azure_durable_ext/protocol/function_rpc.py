@@ -52,7 +52,8 @@ class FunctionRpcStub:
 
 def content_kind(message: frpc.StreamingMessage) -> str | None:
     """Which ``content`` field the message carries (e.g. ``"invocation_request"``), or None."""
-    return message.WhichOneof("content")
+    kind: str | None = message.WhichOneof("content")
+    return kind
 
 
 def message_size_options(max_message_length: int | None) -> list[tuple[str, int]]:
