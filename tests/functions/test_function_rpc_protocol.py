@@ -98,3 +98,8 @@ async def test_event_stream_on_the_real_wire_path() -> None:
             assert await call.read() is grpc.aio.EOF
     finally:
         await server.stop(None)
+
+
+def test_renamed_keyword_enum_values_keep_upstream_numbers() -> None:
+    assert (frpc.BindingInfo.in_, frpc.BindingInfo.out, frpc.BindingInfo.inout) == (0, 1, 2)
+    assert frpc.RpcLog.None_ == 6 and frpc.RpcLog.Critical == 5
