@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -76,11 +77,9 @@ class ManagementApi:
             r.add_delete(path, self.purge_by_filter)
         r.add_get("/instances/{instanceId}", self.get_instance)
         r.add_delete("/instances/{instanceId}", self.purge_instance)
-        r.add_post("/instances/{instanceId}/terminate", self.terminate)
-        r.add_post("/instances/{instanceId}/suspend", self.suspend)
-        r.add_post("/instances/{instanceId}/resume", self.resume)
+        for operation in ("terminate", "suspend", "resume", "rewind"):
+            r.add_post(f"/instances/{{instanceId}}/{operation}", partial(self._with_reason, operation=operation))
         r.add_post("/instances/{instanceId}/restart", self.restart)
-        r.add_post("/instances/{instanceId}/rewind", self.rewind)
         r.add_post("/instances/{instanceId}/raiseEvent/{eventName}", self.raise_event)
         return app
 
@@ -209,20 +208,10 @@ class ManagementApi:
         return web.json_response({"instancesDeleted": deleted})
 
     # -- operations on one instance --------------------------------------------------------
-    async def terminate(self, request: web.Request) -> web.Response:
-        await self._hub(request).durable.terminate(request.match_info["instanceId"], request.query.get("reason"))
-        return web.Response(status=202)
-
-    async def suspend(self, request: web.Request) -> web.Response:
-        await self._hub(request).durable.suspend(request.match_info["instanceId"], request.query.get("reason"))
-        return web.Response(status=202)
-
-    async def resume(self, request: web.Request) -> web.Response:
-        await self._hub(request).durable.resume(request.match_info["instanceId"], request.query.get("reason"))
-        return web.Response(status=202)
-
-    async def rewind(self, request: web.Request) -> web.Response:
-        await self._hub(request).durable.rewind(request.match_info["instanceId"], request.query.get("reason"))
+    async def _with_reason(self, request: web.Request, operation: str) -> web.Response:
+        """terminate / suspend / resume / rewind: ``?reason=``, 202 when accepted."""
+        durable = self._hub(request).durable
+        await getattr(durable, operation)(request.match_info["instanceId"], request.query.get("reason"))
         return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.Response:
