@@ -73,8 +73,9 @@ def _activity_return(value: Any) -> frpc.TypedData:
 
 
 def _orchestration_return(value: Any) -> frpc.TypedData:
-    # The base64 OrchestratorResponse, sent as the real worker sends it (json kind, raw text).
-    return frpc.TypedData(json=str(value))
+    # The base64 OrchestratorResponse as text: the string kind says "no JSON here" to any
+    # host (the real Python worker's converter labels the same text json).
+    return frpc.TypedData(string=str(value))
 
 
 #: Return-value encodings that depend on the trigger (as the real Python worker's converters

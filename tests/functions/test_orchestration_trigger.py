@@ -94,5 +94,5 @@ async def test_through_the_worker(worker: RunningWorker) -> None:
     response = await invoke(worker.host, invocation(
         functions["Hello"], "inv-orch", context=frpc.TypedData(string=_encode(_request("Hello", "1.2.0")))))
     assert response.result.status == frpc.StatusResult.Success, response.result.exception.message
-    (action,) = _decode(response.return_value.json).actions  # json kind, raw base64 text (as the real worker)
+    (action,) = _decode(response.return_value.string).actions
     assert json.loads(action.scheduleTask.input.value) == "v1.2"
