@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Sidecar
+from functions_support import Sidecar
 
 from azure_durable_ext.client import FunctionsDurableTaskClient, GrpcDurableTaskClient, SyncDurableTaskClient
 from azure_durable_ext.core.errors import ConfigurationError, InvalidArgumentError

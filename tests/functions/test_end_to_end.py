@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from conftest import SAMPLE_APP, RunningWorker
+from functions_support import SAMPLE_APP, RunningWorker
 from functions_test_host import invocation, invoke, load_all
 
 from azure_durable_ext.client import GrpcDurableTaskClient

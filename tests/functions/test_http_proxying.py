@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import aiohttp
-from conftest import SAMPLE_APP, RunningWorker, Sidecar, WorkerStarter
+from functions_support import SAMPLE_APP, RunningWorker, Sidecar, WorkerStarter
 from functions_test_host import invocation, invoke, load_all
 
 from azure_durable_ext.client import GrpcDurableTaskClient

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import azure.functions as func
 import pytest
-from conftest import SAMPLE_APP
+from functions_support import SAMPLE_APP
 
 from azure_durable_ext.cli.replay_check import load_app_module, registry_of
 from azure_durable_ext.core.errors import ConfigurationError, InvalidArgumentError

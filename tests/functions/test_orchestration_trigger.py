@@ -9,7 +9,7 @@ import json
 import azure.functions as func
 
 import pytest
-from conftest import SAMPLE_APP, RunningWorker
+from functions_support import SAMPLE_APP, RunningWorker
 from functions_test_host import invocation, invoke, load_all
 
 from azure_durable_ext._proto import pb

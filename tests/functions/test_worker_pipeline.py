@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pytest
-from conftest import SAMPLE_APP, RunningWorker
+from functions_support import SAMPLE_APP, RunningWorker
 from functions_test_host import invocation, invoke, load_all
 from google.protobuf.duration_pb2 import Duration
 

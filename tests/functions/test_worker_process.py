@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from conftest import SAMPLE_APP
+from functions_support import SAMPLE_APP
 from functions_test_host import FunctionTestHost, invocation, invoke, load_all
 from google.protobuf.duration_pb2 import Duration
 
