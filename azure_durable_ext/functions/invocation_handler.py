@@ -4,6 +4,10 @@ In-flight invocations are kept by id with their task (the cancellation handle).
 The response is Success with output data and return value, Failure with the exception's
 message and stack, or Cancelled when the invocation was cancelled. The in-flight entry is
 always removed and the context always closed.
+
+Cancelling stops ``async def`` functions at their next await. A ``def`` function runs on a
+thread, which Python cannot interrupt: the host gets Cancelled at once, and the thread runs
+to its end unobserved.
 """
 from __future__ import annotations
 
