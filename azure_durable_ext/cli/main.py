@@ -8,6 +8,7 @@ import click
 
 from .replay_check import replay_check
 from .sidecar_command import sidecar
+from .start_command import start
 
 
 @click.group()
@@ -20,6 +21,7 @@ def main(verbose: int) -> None:
 
 main.add_command(sidecar)
 main.add_command(replay_check)
+main.add_command(start)
 
 if __name__ == "__main__":  # pragma: no cover - `python -m azure_durable_ext.cli.main`
     main()

@@ -160,7 +160,9 @@ class FunctionRpcHost:
             "--functions-worker-directory", self.app_dir,
             *self.worker_args,
         ]
-        self._process = await asyncio.create_subprocess_exec(*args, env=env, cwd=self.app_dir)
+        # Own session: Ctrl-C in the terminal reaches the host only, which then stops the
+        # worker with WorkerTerminate after draining.
+        self._process = await asyncio.create_subprocess_exec(*args, env=env, cwd=self.app_dir, start_new_session=True)
         log.info("launched the language worker (pid %s)", self._process.pid)
 
     async def _watch(self) -> None:

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ConfigurationError
+from ..functions.binding_types import ACTIVITY_TRIGGER, DURABLE_CLIENT, HTTP_TRIGGER, ORCHESTRATION_TRIGGER
 from ..protocol.function_rpc import frpc
 
-HTTP_TRIGGER = "httpTrigger"
-ORCHESTRATION_TRIGGER = "orchestrationTrigger"
-ACTIVITY_TRIGGER = "activityTrigger"
-DURABLE_CLIENT = "durableClient"
+__all__ = ["ACTIVITY_TRIGGER", "DURABLE_CLIENT", "HTTP_TRIGGER", "ORCHESTRATION_TRIGGER", "FunctionTable", "LoadedFunction"]
 
 
 @dataclass(frozen=True, slots=True)

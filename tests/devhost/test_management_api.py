@@ -5,7 +5,7 @@ import asyncio
 import json
 from typing import Any
 
-from conftest import HUB, ManagementServer
+from devhost_harness import HUB, ManagementServer
 
 from azure_durable_ext.client.management_urls import PAYLOAD_KEYS
 
