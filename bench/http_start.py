@@ -1,0 +1,158 @@
+"""HTTP starts through the whole dev host path vs the same start issued directly over gRPC.
+
+HTTP path: POST /api/orchestrators/HelloOrchestration -> front door -> FunctionRpc
+InvocationRequest + forwarded HTTP request -> worker pipeline -> HttpStart -> gRPC
+StartInstance -> sidecar -> Azure Storage (Azurite). Direct: the same StartInstance from
+GrpcDurableTaskClient to the same sidecar, in the same run. Rounds alternate the two sides
+so both see the same background load (the started orchestrations run on the worker).
+
+    .venv/bin/python bench/http_start.py [--count 60] [--rounds 2] [--storage azure|memory]
+
+Prints requests/s, p50 and p99 per side at concurrency 1 and 32, and HTTP/direct ratios.
+Goals: HTTP p50 <= 1.3x direct p50; HTTP p50 <= 30 ms at concurrency 1 on Azurite.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "function_app_sample"
+ORCHESTRATOR = "HelloOrchestration"
+
+
+class DevHostProcess:
+    """``durable-ext start`` in a subprocess (its own CPU, as the Functions host would be)."""
+
+    def __init__(self, storage: str, connection_string: str | None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if connection_string:
+            env["AzureWebJobsStorage"] = connection_string  # the environment wins over local.settings.json
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "azure_durable_ext.cli.main", "start", str(SAMPLE), "--port", "0", "--storage", storage],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )
+        text = ""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            text += line
+            if "Press Ctrl+C" in line:
+                break
+        http = re.search(r"HttpStart: \[[A-Z,]+\] (http://127\.0\.0\.1:\d+)/", text)
+        grpc_address = re.search(r"sidecar on (127\.0\.0\.1:\d+)", text)
+        if not http or not grpc_address:
+            self.stop()
+            raise RuntimeError(f"the dev host did not start:\n{text}")
+        self.base_url = http.group(1)
+        self.grpc_address = grpc_address.group(1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def measure(call: Callable[[], Awaitable[None]], count: int, concurrency: int) -> tuple[float, list[float]]:
+    """Run ``count`` calls with ``concurrency`` callers; (calls/s, latencies in ms)."""
+    latencies: list[float] = []
+    remaining = count
+
+    async def caller() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return count / (time.perf_counter() - began), latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def run(host: DevHostProcess, count: int, rounds: int) -> None:
+    from azure_durable_ext.client import GrpcDurableTaskClient
+
+    url = f"{host.base_url}/api/orchestrators/{ORCHESTRATOR}"
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session, GrpcDurableTaskClient(
+        host.grpc_address, task_hub="SampleHub", connection_name="AzureWebJobsStorage"
+    ) as client:
+
+        async def http_start() -> None:
+            async with session.post(url) as response:
+                await response.read()
+                if response.status != 202:
+                    raise RuntimeError(f"HTTP start answered {response.status}")
+
+        async def direct_start() -> None:
+            await client.schedule_new_orchestration_instance(ORCHESTRATOR, version="2.0.0")
+
+        sides = {"http": http_start, "direct": direct_start}
+        for side in sides.values():  # warm-up: connections, worker imports, storage tables
+            await measure(side, 10, 2)
+        print(f"{'concurrency':>11} {'side':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        for concurrency in (1, 32):
+            results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in sides}
+            n = count if concurrency == 1 else count * 4
+            for _ in range(rounds):
+                for name, side in sides.items():
+                    rate, latencies = await measure(side, n, concurrency)
+                    results[name][0].append(rate)
+                    results[name][1].extend(latencies)
+            summary = {}
+            for name, (rates, latencies) in results.items():
+                p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+                summary[name] = (statistics.median(rates), p50, p99)
+                print(f"{concurrency:>11} {name:>7} {summary[name][0]:>8.1f} {p50:>8.1f} {p99:>8.1f}")
+            h, d = summary["http"], summary["direct"]
+            print(f"{concurrency:>11} {'ratio':>7} {h[0] / d[0]:>8.2f} {h[1] / d[1]:>8.2f} {h[2] / d[2]:>8.2f}"
+                  "   (http / direct)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=60, help="starts per side per round at concurrency 1 (x4 at 32)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--storage", choices=("azure", "memory"), default="azure")
+    args = parser.parse_args()
+    azurite = None
+    if args.storage == "azure":
+        from azure_durable_ext.storage.azure.azurite import AzuriteProcess
+
+        azurite = AzuriteProcess().start()
+    try:
+        host = DevHostProcess(args.storage, azurite.connection_string if azurite else None)
+        try:
+            print(f"dev host {host.base_url} (sidecar {host.grpc_address}), storage {args.storage}, "
+                  f"{os.cpu_count()} cores")
+            asyncio.run(run(host, args.count, args.rounds))
+        finally:
+            host.stop()
+    finally:
+        if azurite is not None:
+            azurite.stop()
+
+
+if __name__ == "__main__":
+    main()
