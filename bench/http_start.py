@@ -4,7 +4,9 @@ HTTP path: POST /api/orchestrators/HelloOrchestration -> front door -> FunctionR
 InvocationRequest + forwarded HTTP request -> worker pipeline -> HttpStart -> gRPC
 StartInstance -> sidecar -> Azure Storage (Azurite). Direct: the same StartInstance from
 GrpcDurableTaskClient to the same sidecar, in the same run. Rounds alternate the two sides
-so both see the same background load (the started orchestrations run on the worker).
+so both see the same background load. Two scenarios: "quiet" (``--no-dispatch``: the
+instances stay Pending, the start path alone) and "busy" (the started orchestrations run on
+the worker meanwhile, competing for the same 2 cores and the same Azurite).
 
     .venv/bin/python bench/http_start.py [--count 60] [--rounds 2] [--storage azure|memory]
 
@@ -35,12 +37,13 @@ ORCHESTRATOR = "HelloOrchestration"
 class DevHostProcess:
     """``durable-ext start`` in a subprocess (its own CPU, as the Functions host would be)."""
 
-    def __init__(self, storage: str, connection_string: str | None) -> None:
+    def __init__(self, storage: str, connection_string: str | None, *, dispatch: bool = True) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if connection_string:
             env["AzureWebJobsStorage"] = connection_string  # the environment wins over local.settings.json
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "azure_durable_ext.cli.main", "start", str(SAMPLE), "--port", "0", "--storage", storage],
+            [sys.executable, "-m", "azure_durable_ext.cli.main", "start", str(SAMPLE), "--port", "0", "--storage", storage,
+             *([] if dispatch else ["--no-dispatch"])],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )
         text = ""
@@ -142,13 +145,14 @@ def main() -> None:
 
         azurite = AzuriteProcess().start()
     try:
-        host = DevHostProcess(args.storage, azurite.connection_string if azurite else None)
-        try:
-            print(f"dev host {host.base_url} (sidecar {host.grpc_address}), storage {args.storage}, "
-                  f"{os.cpu_count()} cores")
-            asyncio.run(run(host, args.count, args.rounds))
-        finally:
-            host.stop()
+        for dispatch in (False, True):
+            host = DevHostProcess(args.storage, azurite.connection_string if azurite else None, dispatch=dispatch)
+            try:
+                print(f"\n== {'busy: the started orchestrations run on the worker meanwhile' if dispatch else 'quiet: starts only (--no-dispatch)'}"
+                      f"\ndev host {host.base_url} (sidecar {host.grpc_address}), storage {args.storage}, {os.cpu_count()} cores")
+                asyncio.run(run(host, args.count, args.rounds))
+            finally:
+                host.stop()
     finally:
         if azurite is not None:
             azurite.stop()

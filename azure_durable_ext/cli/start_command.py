@@ -26,7 +26,9 @@ CONFIG_ERROR_EXIT = 2
               help="Storage provider (azure uses AzureWebJobsStorage; Azurite starts for development storage).")
 @click.option("--keys-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Function keys (default: APP_DIR/.durable-ext/keys.json if present; none = auth disabled).")
-def start(app_dir: Path, port: int, storage: str, keys_file: Path | None) -> None:
+@click.option("--no-dispatch", is_flag=True, default=False,
+              help="Do not run orchestrations and activities (instances stay Pending); to measure starts alone.")
+def start(app_dir: Path, port: int, storage: str, keys_file: Path | None, no_dispatch: bool) -> None:
     """Run the function app in APP_DIR: HTTP triggers on /api, the Durable HTTP API."""
     # Invocation lines and worker logs are part of what the command shows.
     for name in ("azure_durable_ext.devhost", "azure_durable_ext.devhost.worker"):
@@ -35,7 +37,7 @@ def start(app_dir: Path, port: int, storage: str, keys_file: Path | None) -> Non
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_host_config(app_dir)
-        host = DevHost(config, DevHostOptions(port=port, storage=storage, keys_file=keys_file))
+        host = DevHost(config, DevHostOptions(port=port, storage=storage, keys_file=keys_file, dispatch=not no_dispatch))
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(CONFIG_ERROR_EXIT)

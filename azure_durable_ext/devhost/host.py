@@ -43,6 +43,9 @@ class DevHostOptions:
     restart_delay: float = 0.5
     #: How often dispatchers poll storage when idle (seconds).
     poll_timeout: float = 1.0
+    #: Run orchestrations and activities. False leaves started instances Pending (to measure
+    #: the start path alone).
+    dispatch: bool = True
 
 
 class DevHost:
@@ -93,6 +96,8 @@ class DevHost:
         service = create_service(self.options.storage, self.config)
         hub = TaskHub.create(self.config.durable, service)
         hubs = TaskHubRegistry([hub])
+        if not self.options.dispatch:
+            return SidecarHost(hubs)
         dispatchers = create_dispatchers(
             hub,
             extra_orchestration_runners=[FunctionsOrchestrationRunner(self.functions)],
