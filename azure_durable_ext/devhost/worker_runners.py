@@ -83,6 +83,8 @@ class FunctionsActivityRunner:
         invocation = frpc.InvocationRequest(invocation_id=str(uuid.uuid4()), function_id=function.function_id)
         data = frpc.TypedData(json=request.input.value) if request.HasField("input") else frpc.TypedData(json="null")
         invocation.input_data.add(name=_trigger_name(self.host, function.name), data=data)
+        log.info("Executing 'Functions.%s' (activity of %s, Id=%s)", function.name,
+                 request.orchestrationInstance.instanceId, invocation.invocation_id)
         try:
             response = await self.host.invoke(invocation)
         except WorkerUnavailableError as exc:

@@ -1,0 +1,49 @@
+"""Front door behaviour on a small app: route templates, auth levels, draining on stop."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+from devhost_harness import running_dev_host
+
+TEST_APP = Path(__file__).parent / "test_app"
+
+
+async def test_route_templates_and_auth_levels(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"masterKey": "m", "functionKeys": {"default": "d"}}))
+    async with running_dev_host(TEST_APP, keys_file=keys) as host, aiohttp.ClientSession() as s:
+        base = f"{host.base_url}/api"
+        async with s.get(f"{base}/slow/5") as r:  # anonymous
+            assert (r.status, await r.text()) == (200, "slept 5")
+        async with s.get(f"{base}/slow/abc") as r:  # {ms:int} does not match
+            assert r.status == 404
+        async with s.get(f"{base}/items/7") as r:
+            assert r.status == 401 and "items" in (await r.json())["message"]
+        async with s.get(f"{base}/items/7?code=d") as r:
+            assert (r.status, await r.text()) == (200, "item 7")
+        async with s.get(f"{base}/items", headers={"x-functions-key": "m"}) as r:
+            assert (r.status, await r.text()) == (200, "item all")
+        async with s.post(f"{base}/admin/reset?code=d") as r:
+            assert r.status == 401 and "master key" in (await r.json())["message"]
+        async with s.post(f"{base}/admin/reset?code=m") as r:
+            assert (r.status, await r.text()) == (200, "reset")
+
+
+async def test_stop_lets_in_flight_requests_finish() -> None:
+    async with aiohttp.ClientSession() as s:
+        async with running_dev_host(TEST_APP) as host:
+            url = f"{host.base_url}/api/slow/400"
+
+            async def call() -> tuple[int, str]:
+                async with s.get(url) as r:
+                    return r.status, await r.text()
+
+            in_flight = asyncio.create_task(call())
+            while host.functions.in_flight == 0:
+                await asyncio.sleep(0.01)
+            await host.stop()
+            assert host.functions.in_flight == 0
+            assert await in_flight == (200, "slept 400")
