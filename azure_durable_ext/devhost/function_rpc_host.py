@@ -104,6 +104,7 @@ class FunctionRpcHost:
         self._invocations: dict[str, asyncio.Future[frpc.InvocationResponse]] = {}
         self._stopping = False
         self._startup_error: BaseException | None = None
+        self._failed = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -117,12 +118,22 @@ class FunctionRpcHost:
         await self.wait_ready(self.handshake_timeout)
 
     async def wait_ready(self, timeout: float | None) -> None:
-        """Wait for a loaded worker; WorkerUnavailableError on timeout or failed start-up."""
+        """Wait for a loaded worker; WorkerUnavailableError on timeout or when the worker
+        failed to index or load the app (with the worker's reason)."""
+        if self.ready.is_set():
+            return
+        ready = asyncio.ensure_future(self.ready.wait())
+        failed = asyncio.ensure_future(self._failed.wait())
         try:
-            await asyncio.wait_for(self.ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            detail = f": {self._startup_error}" if self._startup_error else ""
-            raise WorkerUnavailableError(f"the language worker did not become ready within {timeout} s{detail}") from None
+            await asyncio.wait({ready, failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            failed.cancel()
+        if self.ready.is_set():
+            return
+        if self._startup_error is not None:
+            raise WorkerUnavailableError(f"the language worker could not load the app: {self._startup_error}")
+        raise WorkerUnavailableError(f"the language worker did not become ready within {timeout} s")
 
     async def stop(self, grace: float = 5.0) -> None:
         """WorkerTerminate, wait for the process (kill it after ``grace``), stop serving."""
@@ -261,10 +272,12 @@ class FunctionRpcHost:
                 _check(loaded.function_load_response.result, f"loading function {f.name}")
             self.functions = FunctionTable(functions)
             self._startup_error = None
+            self._failed.clear()
             self.ready.set()
             log.info("the language worker loaded %d functions", len(functions))
         except (ConfigurationError, WorkerUnavailableError, asyncio.TimeoutError) as exc:
             self._startup_error = exc
+            self._failed.set()
             log.error("the language worker failed to start: %s", exc)
 
     # -- invocations -------------------------------------------------------------------------

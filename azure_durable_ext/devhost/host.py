@@ -46,6 +46,8 @@ class DevHostOptions:
     #: Run orchestrations and activities. False leaves started instances Pending (to measure
     #: the start path alone).
     dispatch: bool = True
+    #: Extra command-line arguments for the worker process (e.g. ``--no-http-proxying``).
+    worker_args: tuple[str, ...] = ()
 
 
 class DevHost:
@@ -57,7 +59,9 @@ class DevHost:
         self.config = config
         self.options = options
         self.keys: KeyStore = load_keys(config.app_dir, config.setting, options.keys_file)
-        self.functions = FunctionRpcHost(config.app_dir, settings=config.settings, restart_delay=options.restart_delay)
+        self.functions = FunctionRpcHost(
+            config.app_dir, settings=config.settings, restart_delay=options.restart_delay, worker_args=options.worker_args
+        )
         self.azurite: "AzuriteProcess | None" = None
         self.sidecar: SidecarHost | None = None
         self.front_door: FrontDoor | None = None

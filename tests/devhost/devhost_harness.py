@@ -112,6 +112,7 @@ async def running_dev_host(
     storage: str = "memory",
     keys_file: Path | None = None,
     connection_string: str | None = None,
+    worker_args: tuple[str, ...] = (),
 ) -> AsyncIterator[DevHost]:
     """The dev host on a free port; on Azure storage, a hub of its own on ``connection_string``
     with short polling intervals."""
@@ -125,7 +126,8 @@ async def running_dev_host(
         )
         config = HostConfig(app_dir=config.app_dir, durable=durable,
                             settings={**config.settings, "AzureWebJobsStorage": connection_string})
-    host = DevHost(config, DevHostOptions(port=0, storage=storage, keys_file=keys_file, restart_delay=0.1, poll_timeout=0.2))
+    host = DevHost(config, DevHostOptions(port=0, storage=storage, keys_file=keys_file, restart_delay=0.1, poll_timeout=0.2,
+                                                 worker_args=worker_args))
     await host.start()
     try:
         yield host

@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import aiohttp
+import pytest
 from devhost_harness import running_dev_host
+
+from azure_durable_ext.devhost.function_rpc_host import WorkerUnavailableError
 
 TEST_APP = Path(__file__).parent / "test_app"
 
@@ -47,3 +50,19 @@ async def test_stop_lets_in_flight_requests_finish() -> None:
             await host.stop()
             assert host.functions.in_flight == 0
             assert await in_flight == (200, "slept 400")
+
+
+async def test_without_worker_http_server_the_response_travels_in_the_rpc() -> None:
+    async with running_dev_host(TEST_APP, worker_args=("--no-http-proxying",)) as host, aiohttp.ClientSession() as s:
+        assert host.functions.http_uri is None
+        async with s.get(f"{host.base_url}/api/slow/1") as r:
+            assert (r.status, await r.text()) == (200, "slept 1")
+        async with s.get(f"{host.base_url}/api/items/3") as r:  # no keys configured: auth disabled
+            assert (r.status, await r.text()) == (200, "item 3")
+
+
+async def test_an_app_that_fails_to_load_stops_the_start_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text("import azure.functions\nraise RuntimeError('broken on purpose')\n")
+    with pytest.raises(WorkerUnavailableError, match="could not load the app.*broken on purpose"):
+        async with running_dev_host(tmp_path):
+            raise AssertionError("the dev host started an app that cannot load")
