@@ -139,9 +139,10 @@ class FunctionRpcHost:
         """WorkerTerminate, wait for the process (kill it after ``grace``), stop serving."""
         self._stopping = True
         self.ready.clear()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
+        for task in (self._watcher, self._handshake):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         stream, process = self._stream, self._process
         if stream is not None:
             terminate = frpc.WorkerTerminate()

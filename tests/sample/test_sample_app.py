@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import aiohttp
 import pytest
