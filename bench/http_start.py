@@ -37,13 +37,15 @@ ORCHESTRATOR = "HelloOrchestration"
 class DevHostProcess:
     """``durable-ext start`` in a subprocess (its own CPU, as the Functions host would be)."""
 
-    def __init__(self, storage: str, connection_string: str | None, *, dispatch: bool = True) -> None:
+    def __init__(
+        self, storage: str, connection_string: str | None, *, dispatch: bool = True, worker_args: tuple[str, ...] = ()
+    ) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if connection_string:
             env["AzureWebJobsStorage"] = connection_string  # the environment wins over local.settings.json
         self.process = subprocess.Popen(
             [sys.executable, "-m", "azure_durable_ext.cli.main", "start", str(SAMPLE), "--port", "0", "--storage", storage,
-             *([] if dispatch else ["--no-dispatch"])],
+             *([] if dispatch else ["--no-dispatch"]), *(f"--worker-arg={a}" for a in worker_args)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )
         text = ""
@@ -138,6 +140,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=60, help="starts per side per round at concurrency 1 (x4 at 32)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--storage", choices=("azure", "memory"), default="azure")
+    parser.add_argument("--no-http-proxying", action="store_true",
+                        help="the worker gets the HTTP request inside the invocation (RpcHttp) instead of forwarded")
+    parser.add_argument("--quiet-only", action="store_true", help="skip the busy scenario")
     args = parser.parse_args()
     azurite = None
     if args.storage == "azure":
@@ -145,8 +150,10 @@ def main() -> None:
 
         azurite = AzuriteProcess().start()
     try:
-        for dispatch in (False, True):
-            host = DevHostProcess(args.storage, azurite.connection_string if azurite else None, dispatch=dispatch)
+        worker_args = ("--no-http-proxying",) if args.no_http_proxying else ()
+        for dispatch in (False,) if args.quiet_only else (False, True):
+            host = DevHostProcess(args.storage, azurite.connection_string if azurite else None, dispatch=dispatch,
+                                  worker_args=worker_args)
             try:
                 print(f"\n== {'busy: the started orchestrations run on the worker meanwhile' if dispatch else 'quiet: starts only (--no-dispatch)'}"
                       f"\ndev host {host.base_url} (sidecar {host.grpc_address}), storage {args.storage}, {os.cpu_count()} cores")

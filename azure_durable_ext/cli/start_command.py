@@ -28,7 +28,10 @@ CONFIG_ERROR_EXIT = 2
               help="Function keys (default: APP_DIR/.durable-ext/keys.json if present; none = auth disabled).")
 @click.option("--no-dispatch", is_flag=True, default=False,
               help="Do not run orchestrations and activities (instances stay Pending); to measure starts alone.")
-def start(app_dir: Path, port: int, storage: str, keys_file: Path | None, no_dispatch: bool) -> None:
+@click.option("--worker-arg", "worker_args", multiple=True,
+              help="Extra argument for the worker process (repeatable), e.g. --worker-arg=--no-http-proxying.")
+def start(app_dir: Path, port: int, storage: str, keys_file: Path | None, no_dispatch: bool,
+          worker_args: tuple[str, ...]) -> None:
     """Run the function app in APP_DIR: HTTP triggers on /api, the Durable HTTP API."""
     # Invocation lines and worker logs are part of what the command shows.
     for name in ("azure_durable_ext.devhost", "azure_durable_ext.devhost.worker"):
@@ -37,7 +40,8 @@ def start(app_dir: Path, port: int, storage: str, keys_file: Path | None, no_dis
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_host_config(app_dir)
-        host = DevHost(config, DevHostOptions(port=port, storage=storage, keys_file=keys_file, dispatch=not no_dispatch))
+        host = DevHost(config, DevHostOptions(port=port, storage=storage, keys_file=keys_file, dispatch=not no_dispatch,
+                                                worker_args=worker_args))
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(CONFIG_ERROR_EXIT)
