@@ -10,7 +10,6 @@ from durabletask.worker import TaskHubGrpcWorker
 
 from azure_durable_ext import GrpcDurableTaskClient, OrchestrationStatus, TaskName
 from azure_durable_ext.client import LoopPortal
-from azure_durable_ext.core.errors import OperationTimeoutError
 from azure_durable_ext.core.options import DurableTaskOptions
 from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
 from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
@@ -96,12 +95,6 @@ async def test_management_operations_end_to_end(our_sidecar, eventually):
         assert await client.get_instance(waiting) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OperationTimeoutError,
-    reason="sidecar: after RewindInstance the official worker's replay is recorded without "
-    "executionStarted and the re-scheduled activity never completes",
-)
 @pytest.mark.usefixtures("official_worker")
 async def test_rewind_end_to_end(our_sidecar, eventually):
     async with GrpcDurableTaskClient(our_sidecar, task_hub="E2EHub") as client:
