@@ -21,12 +21,15 @@ from ..core.errors import (
     OperationTimeoutError,
     PayloadTooLargeError,
     SidecarUnavailableError,
+    TaskHubNotFoundError,
 )
 
 _Factory = Callable[[str, "str | None"], DurableError]
 
 
 def _not_found(message: str, instance_id: str | None) -> DurableError:
+    if message.startswith(TaskHubNotFoundError.MESSAGE_PREFIX):
+        return TaskHubNotFoundError(message)
     if instance_id is None:
         return NotFoundError(message)
     return InstanceNotFoundError(instance_id, message)

@@ -69,6 +69,13 @@ class NotFoundError(DurableError, LookupError):
     http_status = 404
 
 
+class TaskHubNotFoundError(NotFoundError):
+    """The sidecar serves no task hub by that name (or not on that storage connection)."""
+
+    #: How the message of this error starts on the wire; clients recognise it by this.
+    MESSAGE_PREFIX = "task hub "
+
+
 class InvalidStateError(DurableError):
     """The operation does not apply to the instance's current state (e.g. rewind a running one)."""
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import NotFoundError
+from ..core.errors import TaskHubNotFoundError
 from ..core.options import DurableTaskOptions
 from ..storage.service import OrchestrationService
 from .durable_client import DurableClient
@@ -49,7 +49,7 @@ class TaskHubRegistry:
         return len(self._hubs)
 
     def get(self, name: str | None, connection_name: str | None = None) -> TaskHub:
-        """The hub called ``name`` (the default when None or empty); NotFoundError naming it
+        """The hub called ``name`` (the default when None or empty); TaskHubNotFoundError naming it
         when this host has no such hub, or when it uses another storage connection."""
         if not name:
             hub = self.default
@@ -57,10 +57,10 @@ class TaskHubRegistry:
             found = self._hubs.get(name.lower())
             if found is None:
                 known = ", ".join(h.name for h in self._hubs.values())
-                raise NotFoundError(f"task hub {name!r} is not served by this host (known: {known})")
+                raise TaskHubNotFoundError(f"task hub {name!r} is not served by this host (known: {known})")
             hub = found
         if connection_name and connection_name.lower() != hub.options.storage.connection_name.lower():
-            raise NotFoundError(
+            raise TaskHubNotFoundError(
                 f"task hub {hub.name!r} uses connection {hub.options.storage.connection_name!r}, "
                 f"not {connection_name!r}"
             )

@@ -18,6 +18,7 @@ from azure_durable_ext.core.errors import (
     InvalidArgumentError,
     InvalidStateError,
     OperationTimeoutError,
+    TaskHubNotFoundError,
 )
 from azure_durable_ext.core.model import OrchestrationCheckpoint
 from azure_durable_ext.core.options import DurableTaskOptions
@@ -87,8 +88,11 @@ async def test_task_hub_header_picks_the_hub_and_its_default_version(ours):
     assert await ours.hubs["HubB"].service.get_instance(instance_id) is not None
     assert await ours.hubs["HubA"].service.get_instance(instance_id) is None
     async with GrpcDurableTaskClient(ours.address, task_hub="NoSuchHub") as client:
-        with pytest.raises(InstanceNotFoundError, match="task hub 'NoSuchHub' is not served by this host"):
+        with pytest.raises(TaskHubNotFoundError, match="task hub 'NoSuchHub' is not served by this host"):
             await client.get_instance(instance_id)
+        with pytest.raises(TaskHubNotFoundError) as unknown_hub:
+            await client.raise_event(instance_id, "go")
+        assert not isinstance(unknown_hub.value, InstanceNotFoundError)
 
 
 async def test_server_errors_map_to_our_exceptions(ours):
