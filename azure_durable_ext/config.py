@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .core.errors import ConfigurationError
-from .core.options import AzureStorageOptions, DurableTaskOptions, OverridableStates
+from .core.options import AzureStorageOptions, DurableTaskOptions, OverridableStates, PartitionLeaseOptions
 from .core.versions import VersionFailureStrategy, VersionMatchStrategy, validate_version
 
 E = TypeVar("E")
@@ -175,6 +175,7 @@ def parse_durable_options(host_json: Mapping[str, Any], where: str = "host.json"
             poison_message_dequeue_count=sp.get(
                 "poisonMessageDequeueCount", int, s.poison_message_dequeue_count
             ),
+            partition_leases=_partition_leases(sp.section("partitionLeases")),
         ),
     )
     hub = dt.get("hubName", str, d.hub_name)
@@ -213,6 +214,23 @@ def parse_durable_options(host_json: Mapping[str, Any], where: str = "host.json"
             key = "".join(p.capitalize() if i else p for i, p in enumerate(f.split("_")))
             raise ConfigurationError(f"{dt.where}.{key}: must be a positive integer")
     return options
+
+
+def _partition_leases(section: _Section) -> PartitionLeaseOptions:
+    """storageProvider.partitionLeases (this package's own keys, TimeSpans or seconds)."""
+    d = PartitionLeaseOptions()
+    return _checked(
+        section.where,
+        lambda: PartitionLeaseOptions(
+            acquire_interval=section.timespan("acquireInterval", d.acquire_interval),
+            renew_interval=section.timespan("renewInterval", d.renew_interval),
+            lease_interval=section.timespan("leaseInterval", d.lease_interval),
+            claim_interval=section.timespan("claimInterval", d.claim_interval),
+            busy_interval=section.timespan("busyInterval", d.busy_interval),
+            operation_timeout=section.timespan("operationTimeout", d.operation_timeout),
+            drain_timeout=section.timespan("drainTimeout", d.drain_timeout),
+        ),
+    )
 
 
 def load_host_config(

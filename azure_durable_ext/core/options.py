@@ -30,6 +30,46 @@ def _default_concurrency() -> int:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionLeaseOptions:
+    """Timings of the table partition manager (seconds), DurableTask.AzureStorage's defaults.
+
+    A live owner renews every ``renew_interval`` (each renewal holds ``lease_interval``), so
+    a dead owner's partitions become claimable within ``lease_interval`` of its last renewal
+    (``claim_interval`` after a fresh claim).
+    """
+
+    #: How often the Partitions table is read (LeaseAcquireInterval).
+    acquire_interval: float = 10.0
+    #: How often an owned lease is renewed (LeaseRenewInterval).
+    renew_interval: float = 10.0
+    #: How long a renewal holds a lease (LeaseInterval).
+    lease_interval: float = 30.0
+    #: How long a fresh claim holds a lease (one minute, as the reference implementation).
+    claim_interval: float = 60.0
+    #: Read interval while draining a partition or waiting for one being handed over.
+    busy_interval: float = 1.0
+    #: Longest wait for one Partitions table call (PartitionTableOperationTimeout).
+    operation_timeout: float = 2.0
+    #: Longest wait for a partition's in-flight episodes before its lease is released anyway.
+    drain_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("acquire_interval", "renew_interval", "lease_interval", "claim_interval",
+                     "busy_interval", "operation_timeout", "drain_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"partitionLeases.{_camel(name)} must be positive")
+        if self.renew_interval >= self.lease_interval:
+            raise ValueError("partitionLeases.renewInterval must be shorter than leaseInterval")
+        if self.renew_interval >= self.claim_interval:
+            raise ValueError("partitionLeases.renewInterval must be shorter than claimInterval")
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AzureStorageOptions:
     """extensions.durableTask.storageProvider for the Azure Storage provider."""
 
@@ -44,6 +84,7 @@ class AzureStorageOptions:
     #: Dequeue count after which a message is moved to the poison table (our addition; the
     #: reference implementation retries forever).
     poison_message_dequeue_count: int = 20
+    partition_leases: PartitionLeaseOptions = field(default_factory=PartitionLeaseOptions)
 
     def __post_init__(self) -> None:
         if not 1 <= self.partition_count <= 16:

@@ -39,27 +39,38 @@ class ControlQueue:
         self._clock = clock
         self.backoff = PollingBackoff(options.max_queue_polling_interval)
         self._task: asyncio.Task[None] | None = None
+        self._receiving = False
+        self._closing = False
 
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"poll {self.queue.name}")
 
     async def stop(self) -> None:
+        """Stop polling. A receive under way is let finish and its messages sorted: cut
+        short, they would stay invisible for the whole visibility timeout."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        if task is None:
+            return
+        self._closing = True
+        try:
+            if not self._receiving:
+                task.cancel()
             try:
                 await task
             except asyncio.CancelledError:
                 if not task.cancelled():
                     raise
+        finally:
+            self._closing = False
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             if self._sessions.pending_count >= self._options.control_queue_buffer_threshold:
                 # Enough buffered work: let the dispatchers catch up before receiving more.
                 await self.backoff.wait(self.backoff.min_delay)
                 continue
+            self._receiving = True
             try:
                 received = await self.queue.receive(
                     self._options.control_queue_batch_size, self._options.control_queue_visibility_timeout
@@ -71,6 +82,10 @@ class ControlQueue:
             except Exception:
                 log.exception("polling %s failed; retrying after the backoff", self.queue.name)
                 received = []
+            finally:
+                self._receiving = False
+            if self._closing:
+                return
             if received:
                 self.backoff.reset()
             else:

@@ -21,8 +21,10 @@ enqueues (``polling``). ``abandon_*`` with ``delay=0`` makes the work visible at
 ``abandon_backoff(dequeue_count)`` for DurableTask.AzureStorage's min(2^n, 600) s. Abandons
 are deliberate and recorded in the message, so they never make it poison.
 
-This process polls the control queues of ``owned_partitions`` (all of them until a
-partition manager decides otherwise through :meth:`set_owned_partitions`).
+This process polls the control queues of ``owned_partitions``: all of them until ``start``,
+which (with ``useTablePartitionManagement``, the default) starts a ``TablePartitionManager``
+that decides through :meth:`set_owned_partitions` and :meth:`drain_partition`, so several
+processes share the hub; ``stop`` hands its partitions over.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
 from .orchestration_work import OrchestrationWork
+from .partition_manager import TablePartitionManager
 from .sessions import SessionTable
 from .instance_cache import CachedInstance
 from .tracking_store import HistorySnapshot, TrackingStore
@@ -83,6 +86,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
         self.owned_partitions: frozenset[int] = frozenset(range(self.options.partition_count))
         self._pollers: dict[int, ControlQueue] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self.partition_manager: TablePartitionManager | None = None
 
     @classmethod
     def from_config(
@@ -117,7 +121,32 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        await self._ready()
+        """Create the hub if needed and start polling: the partitions this process wins
+        leases for, or all of them when table partition management is off."""
+        hub = await self._ready()
+        if not self.options.use_table_partition_management:
+            log.info(
+                "task hub %s: useTablePartitionManagement is false: this process polls all %d "
+                "partitions (run one host per task hub)", self.names.hub, self.options.partition_count,
+            )
+        elif self.partition_manager is None:
+            await self.set_owned_partitions(frozenset())
+            self.partition_manager = TablePartitionManager(
+                hub.resources.partitions,
+                self.names.control_queues,
+                self,
+                self.options.partition_leases,
+                clock=self.clock,
+                counter=self.counter,
+                setting_name=self._account.setting_name,
+            )
+            try:
+                await self.partition_manager.start()
+            except BaseException:
+                self.partition_manager = None
+                raise
+            log.info("task hub %s: worker %s owns partitions %s", self.names.hub,
+                     self.partition_manager.worker_id, sorted(self.owned_partitions))
         for p in sorted(self.owned_partitions):
             self._poller(p).start()
 
@@ -143,7 +172,39 @@ class AzureStorageOrchestrationService(OrchestrationService):
             for p in partitions:
                 self._poller(p).start()
 
+    async def drain_partition(self, partition: int) -> None:
+        """Give up ``partition`` locally: stop its poller, put its buffered messages back on
+        the queue at once (for the next owner), and wait until its locked episodes end."""
+        poller = self._pollers.pop(partition, None)
+        if poller is not None:
+            await poller.stop()
+        parts = self._parts
+        if parts is None:
+            return
+
+        def belongs(instance_id: str) -> bool:
+            return self.names.partition_of(instance_id) == partition
+
+        dropped = self._sessions.drop_where(belongs)
+        # Deliberate put-backs: a hand-over must never count towards making a message poison.
+        results = await asyncio.gather(*(m.queue.hide(m, 0, deliberate=True) for m in dropped), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        for error in failed:
+            if not isinstance(error, Exception):
+                raise error
+        if failed:
+            log.warning(
+                "partition %d: %d of %d buffered messages could not be put back (%s); they "
+                "reappear after their visibility timeout", partition, len(failed), len(dropped), failed[0],
+            )
+        while self._sessions.any_locked(belongs):
+            await asyncio.sleep(0.05)
+        parts.work.cache.forget_where(belongs)
+
     async def stop(self) -> None:
+        manager, self.partition_manager = self.partition_manager, None
+        if manager is not None:
+            await manager.stop()  # drains and hands over while the clients are still open
         for poller in self._pollers.values():
             await poller.stop()
         self._pollers.clear()
@@ -160,6 +221,9 @@ class AzureStorageOrchestrationService(OrchestrationService):
         self._hub_ready = True
 
     async def delete_task_hub(self) -> None:
+        manager, self.partition_manager = self.partition_manager, None
+        if manager is not None:
+            await manager.halt()  # its table is going away: nothing to hand over
         for poller in self._pollers.values():
             await poller.stop()
         self._pollers.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from .message_queue import ReceivedMessage
 
@@ -73,3 +74,18 @@ class SessionTable:
         self._queued.clear()
         self._ready.clear()
         return dropped
+
+    def drop_where(self, belongs: Callable[[str], bool]) -> list[ReceivedMessage]:
+        """Forget the buffered messages of the instances ``belongs`` selects (a partition
+        handed to another worker); locked instances keep their lock until released."""
+        dropped: list[ReceivedMessage] = []
+        for instance_id in [i for i in self._pending if belongs(i)]:
+            dropped.extend(self._pending.pop(instance_id).values())
+            self._queued.discard(instance_id)
+        if dropped:
+            self._ready = deque(i for i in self._ready if not belongs(i))
+        return dropped
+
+    def any_locked(self, belongs: Callable[[str], bool]) -> bool:
+        """True while an instance ``belongs`` selects is locked (its episode in flight)."""
+        return any(belongs(i) for i in self._locked)
