@@ -93,9 +93,13 @@ class AzuriteProcess:
         raise StorageUnavailableError("Azurite did not start")
 
     def _start_once(self, timeout: float) -> "AzuriteProcess":
-        exe = self._executable or find_azurite()
         self.ports = dict(DEV_PORTS) if self._standard else {s: _free_port() for s in DEV_PORTS}
         self._location = tempfile.mkdtemp(prefix="azurite-")
+        return self._launch(timeout)
+
+    def _launch(self, timeout: float) -> "AzuriteProcess":
+        exe = self._executable or find_azurite()
+        assert self._location is not None
         args = [
             exe,
             "--blobHost", _HOST, "--blobPort", str(self.ports["blob"]),
@@ -122,8 +126,26 @@ class AzuriteProcess:
         log.info("Azurite started on %s (data in %s)", self.ports, self._location)
         return self
 
+    def restart(self, downtime: float = 0.0, timeout: float = 30.0) -> None:
+        """Stop the process (it saves its data on the way out) and start it again on the
+        same ports and data folder after ``downtime`` seconds: a storage outage, data kept."""
+        if self._process is None or self._location is None:
+            raise StorageUnavailableError("Azurite is not running")
+        self._end_process()
+        time.sleep(downtime)
+        try:
+            self._launch(timeout)
+        except _PortTaken as exc:
+            raise StorageUnavailableError(f"Azurite could not bind its ports again: {exc}") from exc
+
     def stop(self) -> None:
         """Kill the process and remove its data folder. Idempotent."""
+        self._end_process()
+        location, self._location = self._location, None
+        if location:
+            shutil.rmtree(location, ignore_errors=True)
+
+    def _end_process(self) -> None:
         proc, self._process = self._process, None
         if proc is not None:
             proc.terminate()
@@ -134,9 +156,6 @@ class AzuriteProcess:
                 proc.wait(timeout=10)
             if proc.stderr is not None:
                 proc.stderr.close()
-        location, self._location = self._location, None
-        if location:
-            shutil.rmtree(location, ignore_errors=True)
 
     def __enter__(self) -> "AzuriteProcess":
         return self.start()

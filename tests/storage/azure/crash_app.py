@@ -1,0 +1,55 @@
+"""The orchestrations the crash tests run, shared by the test process and the child that dies.
+
+``hello_sequence`` calls three activities in turn; ``fan_out`` schedules ``count`` activities
+in one episode (over 99 of them make that episode's history span two table batches).
+"""
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from azure_durable_ext.core.options import PartitionLeaseOptions
+from azure_durable_ext.core.orchestration import Registry
+
+#: Partition leases of a dead host expire within seconds (the defaults hold a fresh claim for
+#: a minute), so the next host takes the partitions over quickly.
+SHORT_LEASES = PartitionLeaseOptions(
+    acquire_interval=0.5, renew_interval=1.0, lease_interval=3.0, claim_interval=3.0, busy_interval=0.5
+)
+
+CITIES = ("Tokyo", "Seattle", "London")
+
+
+def say_hello(ctx: Any, city: str) -> str:
+    return f"Hello {city}!"
+
+
+def double(ctx: Any, value: int) -> int:
+    return value * 2
+
+
+def hello_sequence(ctx: Any, _input: Any) -> Generator[Any, Any, list[str]]:
+    results = []
+    for city in CITIES:
+        results.append((yield ctx.call_activity("say_hello", city)))
+    return results
+
+
+def fan_out(ctx: Any, count: int) -> Generator[Any, Any, int]:
+    values = yield ctx.task_all([ctx.call_activity("double", i) for i in range(count)])
+    return sum(values)
+
+
+def expected_output(name: str, input_value: Any) -> Any:
+    if name == "hello_sequence":
+        return [f"Hello {city}!" for city in CITIES]
+    return sum(2 * i for i in range(int(input_value)))
+
+
+def registry() -> Registry:
+    reg = Registry()
+    reg.add_orchestrator(hello_sequence, "hello_sequence")
+    reg.add_orchestrator(fan_out, "fan_out")
+    reg.add_activity(say_hello, "say_hello")
+    reg.add_activity(double, "double")
+    return reg

@@ -1,0 +1,103 @@
+"""Crash recovery against a real Azurite, with real process kills.
+
+A child process (``crash_child.py``) runs the provider and SIGKILLs itself at one exact
+point of a start or a checkpoint; a fresh host then processes the hub. Whatever the point,
+every instance completes exactly once: one ExecutionStarted, one ExecutionCompleted, each
+activity result applied once, the right output.
+
+Orphaned start (killed between the start's queue send and its row insert): the product
+promises the instance does not vanish: the orphan start message runs as the instance
+(``work_filter``: a start with no instance row runs). A client that saw the start fail may
+retry it with the same instance id: the retry's start wins and the orphan is dropped as
+superseded, so the instance runs once, with the retry's input.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from azure.storage.queue.aio import QueueClient
+from crash_support import assert_ran_once, run_dying_child, running_host, task_hub
+
+from azure_durable_ext.storage.azure.azurite import AzuriteProcess
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _hub_name() -> str:
+    return f"Crash{uuid.uuid4().hex[:12]}"
+
+
+async def _queued_messages(azurite: AzuriteProcess, queue_name: str) -> int:
+    async with QueueClient.from_connection_string(azurite.connection_string, queue_name) as queue:
+        return int((await queue.get_queue_properties()).approximate_message_count)
+
+
+# -- (a) killed between the start's enqueue and its row write ------------------------------
+async def test_an_orphaned_start_message_runs_the_instance_once(azurite: AzuriteProcess) -> None:
+    hub_name, instance_id = _hub_name(), "orphan-start"
+    run_dying_child(azurite, hub_name, "start-before-row", 1, [[instance_id, "hello_sequence", "first"]])
+    hub = task_hub(azurite, hub_name)
+    try:
+        # What the kill left: the start message queued, no instance row.
+        assert await hub.service.get_instance(instance_id) is None
+        queue = hub.service.names.control_queue(hub.service.names.partition_of(instance_id))
+        assert await _queued_messages(azurite, queue) == 1
+        async with running_host(hub):
+            history = await assert_ran_once(hub, instance_id, "hello_sequence", "first")
+        started = next(e.executionStarted for e in history if e.HasField("executionStarted"))
+        assert json.loads(started.input.value) == "first"
+    finally:
+        await hub.service.delete_task_hub()
+        await hub.service.stop()
+
+
+async def test_a_start_retried_after_the_crash_runs_once_with_the_retry(azurite: AzuriteProcess) -> None:
+    hub_name, instance_id = _hub_name(), "retried-start"
+    run_dying_child(azurite, hub_name, "start-before-row", 1, [[instance_id, "hello_sequence", "first"]])
+    hub = task_hub(azurite, hub_name)
+    try:
+        # The client saw its call fail and starts the same id again (before any host ran).
+        await hub.durable.start_new("hello_sequence", instance_id, input=json.dumps("retry"))
+        async with running_host(hub):
+            history = await assert_ran_once(hub, instance_id, "hello_sequence", "retry")
+        started = next(e.executionStarted for e in history if e.HasField("executionStarted"))
+        assert json.loads(started.input.value) == "retry"
+        state = await hub.service.get_instance(instance_id)
+        assert state is not None and json.loads(state.input) == "retry"
+        # The orphan was consumed (dropped as superseded), not left to run later.
+        queue = hub.service.names.control_queue(hub.service.names.partition_of(instance_id))
+        assert await _queued_messages(azurite, queue) == 0
+    finally:
+        await hub.service.delete_task_hub()
+        await hub.service.stop()
+
+
+# -- (b) killed mid-checkpoint ----------------------------------------------------------------
+SEQUENCES = [[f"seq-{n}", "hello_sequence", None] for n in range(3)]
+CHECKPOINT_CASES = {
+    # The 3rd checkpoint dies after sending its outbound messages (activity work items).
+    "after outbound sends, before the history batch": ("before-history", 3, SEQUENCES),
+    # 150 activities in one episode: its history spans two table batches; the second dies.
+    "between two history batches of one episode": ("between-history-batches", 2, [["fan-150", "fan_out", 150]]),
+    "after the history, before the instance row": ("before-row", 2, SEQUENCES),
+    "after the instance row, before the message deletes": ("before-delete", 2, SEQUENCES),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINT_CASES))
+async def test_a_host_killed_mid_checkpoint_leaves_work_a_new_host_finishes_once(
+    azurite: AzuriteProcess, case: str
+) -> None:
+    point, call, instances = CHECKPOINT_CASES[case]
+    hub_name = _hub_name()
+    run_dying_child(azurite, hub_name, point, call, instances)
+    hub = task_hub(azurite, hub_name)
+    try:
+        async with running_host(hub):
+            for instance_id, name, value in instances:
+                await assert_ran_once(hub, instance_id, name, value)
+    finally:
+        await hub.service.delete_task_hub()
+        await hub.service.stop()
