@@ -51,6 +51,12 @@ class HubDispatchers:
         await self.orchestrations.start()
         await self.activities.start()
 
+    def runners_changed(self) -> None:
+        """A runner may take work it could not before (a worker connected, an app loaded):
+        parked work is looked at again now rather than at the next periodic check."""
+        self.orchestrations.runners_changed()
+        self.activities.runners_changed()
+
     async def stop(self, grace: float = 5.0) -> None:
         """Stop fetching, end worker streams (their in-flight work comes back), finish or
         put back in-flight items."""
@@ -105,4 +111,6 @@ def create_dispatchers(
         max_concurrent=options.max_concurrent_activity_functions,
         poll_timeout=poll_timeout,
     )
-    return HubDispatchers(hub, streams, orchestrations, activities, closers)
+    dispatchers = HubDispatchers(hub, streams, orchestrations, activities, closers)
+    streams.on_connect.append(dispatchers.runners_changed)
+    return dispatchers

@@ -3,8 +3,9 @@
 Each locked activity goes to the first runner that can run its name (in-process registry,
 then connected workers). Its lock is renewed every ``renew_interval`` seconds while it runs,
 so a long activity is not handed out twice. The result goes back to the orchestration as a
-taskCompleted / taskFailed message addressed to the execution that scheduled it. No runner,
-or a runner's abandon, puts the message back to be offered again.
+taskCompleted / taskFailed message addressed to the execution that scheduled it. With no
+runner the item is parked until one can take it; a runner's abandon puts the message back
+to be offered again.
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ class ActivityDispatcher(RoutingDispatcher[ActivityWorkItem, ActivityRunner]):
         version = request.version.value if request.HasField("version") else None
         runner = self.runner_for(request.name, version)
         if runner is None:
-            await self.put_back(item, retry_delay(self.no_runner_delay, item.dequeue_count))
+            self.park(item, request.name, version)
             return
         async with self.renewing(item):
             outcome = await runner.run(request)

@@ -4,8 +4,9 @@ For each locked work item: ``plan_episode`` decides what the messages mean (epis
 rules); a RUN plan goes to the first runner that can run (name, version) — the in-process
 registry first, then connected workers, in the order given — and ``checkpoint_episode``
 turns the response into what storage records. When no runner can run the orchestration yet
-the item is put back with ``no_runner_delay`` and offered again (an instance nobody can run
-stays Pending until a matching worker connects). A runner's abandon (versioning REJECT, a
+the item is parked (kept locked, no storage polling) and runs as soon as a runner can take
+it, e.g. when a matching worker connects (an instance nobody can run stays Pending until
+then). A runner's abandon (versioning REJECT, a
 worker that went away) puts the work back too, with a delay growing with the number of
 attempts. A lost lock (ConcurrencyConflictError) discards the episode: its messages come
 back and run again.
@@ -114,16 +115,14 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         assert plan.request is not None
         name, version = plan.name, plan.version
         runner = self.runner_for(name, version)
-        outcome: RunnerOutcome | None = None
-        if runner is not None:
-            async with self.renewing(item):
-                outcome = await runner.run(plan.request)
-        if outcome is None or outcome.abandon or outcome.response is None:
-            reason = outcome.reason if outcome is not None else f"no runner for {name!r} version {version!r} yet"
-            delay = outcome.delay if outcome is not None and outcome.delay is not None else retry_delay(
-                self.no_runner_delay if outcome is None else self.abandon_delay, item.dequeue_count
-            )
-            await self._put_back(item, delay, reason)
+        if runner is None:
+            self.park(item, name, version)
+            return
+        async with self.renewing(item):
+            outcome = await runner.run(plan.request)
+        if outcome.abandon or outcome.response is None:
+            delay = outcome.delay if outcome.delay is not None else retry_delay(self.abandon_delay, item.dequeue_count)
+            await self._put_back(item, delay, outcome.reason)
             return
         checkpoint = checkpoint_episode(
             item.state,

@@ -25,7 +25,7 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -112,6 +112,8 @@ class WorkItemStreams:
         self._pending: dict[str, _Pending] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._declined: dict[str, set[WorkerConnection]] = {}
+        #: Called (no arguments) when a worker connects: parked work may run now.
+        self.on_connect: list[Callable[[], None]] = []
         self._token_prefix = secrets.token_hex(4)
         self._counter = itertools.count(1)
         self._ids = itertools.count(1)
@@ -134,6 +136,8 @@ class WorkItemStreams:
         self._connections.append(conn)
         log.info("worker %s connected (filters: %s)", conn.worker_id, "yes" if has_filters else "none")
         self._notify()
+        for callback in self.on_connect:
+            callback()
         return conn
 
     def disconnect(self, conn: WorkerConnection) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ...core.clock import SYSTEM_CLOCK, Clock
@@ -91,9 +93,13 @@ class WorkLoop(abc.ABC, Generic[W]):
             if item is None:
                 self._slots.release()
                 continue
-            task = asyncio.get_running_loop().create_task(self._guarded(item))
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
+            self._spawn(item)
+
+    def _spawn(self, item: W) -> None:
+        """Process ``item`` in its own task; the caller has taken a slot for it."""
+        task = asyncio.get_running_loop().create_task(self._guarded(item))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -106,6 +112,14 @@ class WorkLoop(abc.ABC, Generic[W]):
             raise
         except Exception:
             log.exception("%s dispatcher: processing an item failed", self.kind)
+
+
+@dataclass(slots=True)
+class _Parked(Generic[W]):
+    item: W
+    name: str
+    version: str | None
+    since: float
 
 
 def retry_delay(base: float, attempts: int, cap: float = 5.0) -> float:
@@ -127,20 +141,30 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
         clock: Clock = SYSTEM_CLOCK,
         max_concurrent: int = 10,
         poll_timeout: float = 1.0,
-        no_runner_delay: float = 0.5,
         abandon_delay: float = 0.5,
         renew_interval: float = 60.0,
+        park_limit: float = 30.0,
+        park_recheck: float = 1.0,
     ) -> None:
-        """``no_runner_delay``: base delay before work no runner can take is offered again;
-        ``abandon_delay``: the same after a runner gave the work back or processing failed
-        (both grow with the attempts, see ``retry_delay``); ``renew_interval``: how often
-        the lock of an item still running is renewed (visibility timeouts are 5 minutes)."""
+        """``abandon_delay``: base delay before work a runner gave back, or whose processing
+        failed, is offered again (it grows with the attempts, see ``retry_delay``);
+        ``renew_interval``: how often the lock of an item still running is renewed
+        (visibility timeouts are 5 minutes). Work no runner can take is parked (see
+        ``park``): ``park_recheck`` is how often parked work is checked against runners
+        that do not announce changes, ``park_limit`` how long an item stays parked before
+        it goes back to storage (so messages that arrived meanwhile join it)."""
         super().__init__(max_concurrent=max_concurrent, poll_timeout=poll_timeout)
         self.runners = list(runners)
         self.clock = clock
-        self.no_runner_delay = no_runner_delay
         self.abandon_delay = abandon_delay
         self.renew_interval = renew_interval
+        # Parked items are not renewed: they must go back before their lock needs it.
+        self.park_limit = min(park_limit, renew_interval)
+        self.park_recheck = park_recheck
+        self._parked: dict[int, _Parked[W]] = {}
+        self._park_keys = itertools.count(1)
+        self._runners_changed = asyncio.Event()
+        self._parking: asyncio.Task[None] | None = None
 
     def runner_for(self, name: str, version: str | None) -> R | None:
         """The first runner that can run (name, version) now, or None."""
@@ -148,6 +172,73 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
             if runner.can_run(name, version):  # type: ignore[attr-defined]
                 return runner
         return None
+
+    # -- parked work ---------------------------------------------------------------------------
+    @property
+    def parked(self) -> int:
+        """How many items wait, locked, for a runner able to run them."""
+        return len(self._parked)
+
+    def park(self, item: W, name: str, version: str | None) -> None:
+        """Keep ``item`` locked, outside the concurrency slots, until a runner can run
+        (name, version): it is processed again at once when ``runners_changed`` is called
+        (a worker connected) or a periodic check finds a runner. Nothing polls storage
+        meanwhile. After ``park_limit`` seconds the item goes back to storage, which offers
+        it again with any messages that arrived since (a terminate, say)."""
+        self._parked[next(self._park_keys)] = _Parked(item, name, version, self.clock.monotonic())
+        if self._parking is None or self._parking.done():
+            self._parking = asyncio.get_running_loop().create_task(self._parking_loop(), name=f"{self.kind}-parking")
+
+    def runners_changed(self) -> None:
+        """Runners may take other work now (a worker connected): look at parked work."""
+        self._runners_changed.set()
+
+    async def _parking_loop(self) -> None:
+        while self._parked and not self._stopping:
+            try:
+                await asyncio.wait_for(self._runners_changed.wait(), self.park_recheck)
+            except asyncio.TimeoutError:
+                pass  # the periodic check
+            self._runners_changed.clear()
+            now = self.clock.monotonic()
+            runnable: list[W] = []
+            expired: list[W] = []
+            for key, parked in list(self._parked.items()):
+                if self.runner_for(parked.name, parked.version) is not None:
+                    runnable.append(self._parked.pop(key).item)
+                elif now - parked.since >= self.park_limit:
+                    expired.append(self._parked.pop(key).item)
+            for item in expired:
+                await self._put_back_parked(item)
+            for item in runnable:
+                await self._slots.acquire()
+                if self._stopping:
+                    self._slots.release()
+                    await self._put_back_parked(item)
+                    continue
+                self._spawn(item)
+
+    async def _put_back_parked(self, item: W) -> None:
+        try:
+            await self.put_back(item, 0.0)
+        except Exception:
+            # The lock lapses by itself (visibility timeout) and storage offers it again.
+            log.exception("putting back parked %s failed", self.describe(item))
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop as WorkLoop does; parked items go back to storage."""
+        self._stopping = True
+        self._runners_changed.set()
+        # Not cancelled: it may hold items between parked and processing. Seeing
+        # ``_stopping`` it puts back what it takes, and ends once the in-flight items
+        # (which super().stop finishes or cancels) have freed the slots it waits for.
+        await super().stop(grace)
+        parking, self._parking = self._parking, None
+        if parking is not None:
+            await parking
+        parked, self._parked = list(self._parked.values()), {}
+        for entry in parked:
+            await self._put_back_parked(entry.item)
 
     @abc.abstractmethod
     async def handle(self, item: W) -> None:
