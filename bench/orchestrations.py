@@ -9,12 +9,13 @@ Every side runs in its own subprocess, bound to 127.0.0.1 on a free port; the sa
   (d) 100 external events raised into one waiting orchestration.
 
 Printed side by side with ratios ours/theirs, the published Durable Functions per-instance
-figures for context, and on Azurite the storage operations per activity/event, the storage
-operations/s achieved and their share of the ~200 operations/s FACTS measured for one client
-process against Azurite on these machines (the storage-bound ceiling; above 100% means the
-measured ceiling was conservative for this mix of batched table writes and queue calls).
+figures for context, and on Azurite: the storage operations each scenario used per activity
+(per event for (d)), the same count for the DurableTask.AzureStorage flow (the model in
+``_storage_ceiling``), the raw operation rate of that mix measured against the same Azurite
+in the same round, and the fraction of the storage-bound ceiling reached (the rate reached
+divided by the raw rate over the operations needed).
 
-    .venv/bin/python bench/orchestrations.py [--rounds 2] [--no-azurite]
+    .venv/bin/python bench/orchestrations.py [--rounds 3] [--no-azurite]
 
 Our sidecar runs with maxConcurrentOrchestratorFunctions = maxConcurrentActivityFunctions =
 100 (a host.json setting; the durabletask.testing sidecar has no such limit and the worker
@@ -24,21 +25,16 @@ takes 100 x cores); BENCH_MAX_CONCURRENT=N sets another value, 0 keeps the Durab
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
-import statistics
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from datetime import timedelta
 from typing import Any
 
-import start_throughput  # bench/ is on sys.path when this script runs
+from _storage_ceiling import ceiling, dtfx_ops, mix_rate, probe_rates
+from _support import SidecarProcess, announce_port, median, paired_ratios, serve_commands, serve_durabletask_testing, spread
 
 SIDES = ("ours-memory", "theirs", "ours-azurite")
 SCENARIOS = ("a", "b", "c", "d")
@@ -55,7 +51,15 @@ PUBLISHED = {
     "c": "DF Azure Storage sequential 5/s",
     "d": "DF Azure Storage events 50/s",
 }
-STORAGE_CEILING_OPS = 200.0
+#: Activities (events for (d)) per reported unit: (a) reports orchestrations of 3 activities.
+PER_REPORTED = {"a": 3, "b": 1, "c": 1, "d": 1}
+#: Storage operations per unit in the DurableTask.AzureStorage flow (see _storage_ceiling).
+DTFX_PER_UNIT = {
+    "a": dtfx_ops(activities=3, episodes=4, starts=1) / 3,
+    "b": dtfx_ops(activities=100, episodes=1 + -(-100 // 32), starts=1) / 100,
+    "c": dtfx_ops(activities=50, episodes=51, starts=1) / 50,
+    "d": dtfx_ops(activities=0, episodes=101, starts=1, events=100) / 100,
+}
 MAX_CONCURRENT = int(os.environ.get("BENCH_MAX_CONCURRENT", "100"))
 
 # -- the app ----------------------------------------------------------------------------------
@@ -130,15 +134,9 @@ def serve_ours(storage: str, connection_string: str | None) -> None:
 
             service = InMemoryOrchestrationService()
         host = build_sidecar_host(TaskHubRegistry([TaskHub.create(options, service)]), port=0)
-        port = await host.start()
-        print(f"PORT {port}", flush=True)
-        loop = asyncio.get_running_loop()
-        while True:
-            command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
-            if command == "counts":
-                print(json.dumps(counter.snapshot() if counter is not None else {}), flush=True)
-            elif command in ("stop", ""):
-                break
+        announce_port(await host.start())
+        counts = counter.snapshot if counter is not None else dict
+        await asyncio.get_running_loop().run_in_executor(None, serve_commands, counts)
         await host.stop(grace=0)
         if storage == "azurite":
             await service.delete_task_hub()
@@ -147,66 +145,14 @@ def serve_ours(storage: str, connection_string: str | None) -> None:
     run_host_loop(run())
 
 
-def serve_theirs() -> None:
-    import grpc
-    from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
-    from durabletask.testing import InMemoryOrchestrationBackend
-
-    backend = InMemoryOrchestrationBackend()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
-    add_TaskHubSidecarServiceServicer_to_server(backend, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    print(f"PORT {port}", flush=True)
-    for line in sys.stdin:
-        if line.strip() == "counts":
-            print("{}", flush=True)
-        elif line.strip() == "stop":
-            break
-    backend.stop(0)
-    server.stop(0).wait()
-
-
-class Sidecar:
-    def __init__(self, side: str, connection_string: str | None, profile_dir: str | None = None) -> None:
-        args = [sys.executable, __file__, "--serve", side]
-        if profile_dir:
-            args[1:1] = ["-m", "cProfile", "-o", os.path.join(profile_dir, f"{side}.prof")]
-        if connection_string:
-            args += ["--connection-string", connection_string]
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            self.proc.kill()
-            raise RuntimeError(f"{side} sidecar did not start: {line!r}")
-        self.address = f"127.0.0.1:{int(line.split()[1])}"
-
-    # Reads /proc/<pid>/stat of ``self.proc``, as the start benchmark's sidecars do.
-    cpu_seconds = start_throughput.Sidecar.cpu_seconds
-
-    def counts(self) -> dict[str, int]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("counts\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.flush()
-            self.proc.wait(30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-
-
 # -- scenarios ---------------------------------------------------------------------------------
 
 
-def run_side(sidecar: "Sidecar") -> dict[str, tuple[float, float, float]]:
-    """{scenario: (rate, storage operations per unit, sidecar CPU ms per unit)} for one sidecar."""
+Result = tuple[float, dict[str, float], float]
+
+
+def run_side(sidecar: SidecarProcess) -> dict[str, Result]:
+    """{scenario: (rate, storage operations per unit by kind, sidecar CPU ms per unit)}."""
     address, counts = sidecar.address, sidecar.counts
     from durabletask.client import TaskHubGrpcClient
     from durabletask.worker import TaskHubGrpcWorker
@@ -218,16 +164,17 @@ def run_side(sidecar: "Sidecar") -> dict[str, tuple[float, float, float]]:
         worker.add_activity(fn)
     worker.start()
     client = TaskHubGrpcClient(host_address=address)
-    results: dict[str, tuple[float, float, float]] = {}
+    results: dict[str, Result] = {}
     try:
         wait(client, client.schedule_new_orchestration(hello_sequence))  # warm-up
 
         def measure(key: str, run: Callable[[], float]) -> None:
-            before, cpu_before = sum(counts().values()), sidecar.cpu_seconds()
+            before, cpu_before = counts(), sidecar.cpu_seconds()
             rate = run()
             cpu = sidecar.cpu_seconds() - cpu_before
-            ops = sum(counts().values()) - before
-            results[key] = (rate, ops / UNITS[key], cpu * 1000 / UNITS[key])
+            after = counts()
+            ops = {kind: (n - before.get(kind, 0)) / UNITS[key] for kind, n in after.items() if n != before.get(kind, 0)}
+            results[key] = (rate, ops, cpu * 1000 / UNITS[key])
 
         def scenario_a() -> float:
             began = time.perf_counter()
@@ -277,11 +224,11 @@ def main() -> None:
     parser.add_argument("--connection-string", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-azurite", action="store_true", help="skip the Azurite column")
-    parser.add_argument("--only", nargs="+", choices=SIDES, help="run only these sides (no table)")
+    parser.add_argument("--only", nargs="+", choices=SIDES, help="run only these sides")
     parser.add_argument("--profile-dir", help="write each sidecar's cProfile output here")
     args = parser.parse_args()
     if args.serve == "theirs":
-        return serve_theirs()
+        return serve_durabletask_testing(max_workers=32)
     if args.serve:
         return serve_ours(args.serve.split("-", 1)[1], args.connection_string)
     logging.disable(logging.WARNING)  # the SDK logs every call; both sides pay it, it drowns the table
@@ -293,67 +240,75 @@ def main() -> None:
 
         azurite = AzuriteProcess()
         azurite.start()
-    rates: dict[tuple[str, str], list[float]] = {}
-    ops: dict[str, float] = {}
-    cpu: dict[tuple[str, str], list[float]] = {}
+    runs: dict[tuple[str, str], list[Result]] = {}
+    probes: list[dict[str, float]] = []
     try:
         for round_no in range(args.rounds):
             order = sides if round_no % 2 == 0 else sides[::-1]
             for side in order:
                 connection = azurite.connection_string if azurite and side == "ours-azurite" else None
-                sidecar = Sidecar(side, connection, args.profile_dir)
-                try:
-                    for key, (rate, per_unit, cpu_ms) in run_side(sidecar).items():
-                        rates.setdefault((side, key), []).append(rate)
-                        cpu.setdefault((side, key), []).append(cpu_ms)
-                        if side == "ours-azurite":
-                            ops[key] = per_unit
-                finally:
-                    sidecar.close()
+                extra = ["--connection-string", connection] if connection else []
+                profile = os.path.join(args.profile_dir, f"{side}.prof") if args.profile_dir else None
+                if connection:
+                    probes.append(probe_rates(connection))  # the raw rates, right before the side runs
+                with SidecarProcess(__file__, side, extra, profile_to=profile) as sidecar:
+                    for key, result in run_side(sidecar).items():
+                        runs.setdefault((side, key), []).append(result)
     finally:
         if azurite is not None:
             azurite.stop()
-    if args.only:
-        for (side, key), values in sorted(rates.items()):
-            print(f"{side:<14} {LABELS[key]:<44} {max(values):>10.1f}   sidecar CPU ms/unit "
-                  f"{statistics.median(cpu[(side, key)]):.3f}")
-        return
-    report(sides, rates, ops, cpu, args.rounds)
+    report(sides, runs, probes, args.rounds)
 
 
 def report(
-    sides: list[str],
-    rates: dict[tuple[str, str], list[float]],
-    ops: dict[str, float],
-    cpu: dict[tuple[str, str], list[float]],
-    rounds: int,
+    sides: list[str], runs: dict[tuple[str, str], list[Result]], probes: list[dict[str, float]], rounds: int
 ) -> None:
     limit = MAX_CONCURRENT or "Durable default (10 x cores)"
-    print(f"Orchestrations end to end, official durabletask worker + client, best of {rounds} round(s); "
-          f"our maxConcurrent*Functions = {limit}")
-    header = f"{'scenario':<44}{'ours mem':>10}{'dt.testing':>12}{'ratio':>7}"
+    print(f"Orchestrations end to end, official durabletask worker + client, {rounds} round(s), best run per "
+          f"side; ratio = median (min-max) of the per-round ratios; our maxConcurrent*Functions = {limit}")
+    if "ours-memory" in sides and "theirs" in sides:
+        in_memory_table(runs)
     if "ours-azurite" in sides:
-        header += f"{'ours azurite':>14}{'ops/unit':>10}{'ops/s':>8}{'vs 200/s':>10}"
-    print(header + "   published (context)")
+        azurite_table(runs, probes)
+
+
+def in_memory_table(runs: dict[tuple[str, str], list[Result]]) -> None:
+    print(f"{'scenario':<44}{'ours mem':>10}{'dt.testing':>12}{'ratio':>16}   published (context)")
     for key in SCENARIOS:
-        ours, theirs = max(rates[("ours-memory", key)]), max(rates[("theirs", key)])
-        line = f"{LABELS[key]:<44}{ours:>10.1f}{theirs:>12.1f}{ours / theirs:>7.2f}"
-        if "ours-azurite" in sides:
-            azure = max(rates[("ours-azurite", key)])
-            per_unit = ops.get(key, 0.0)
-            # Storage operations/s achieved, against the ~200/s one client process gets from
-            # Azurite here (FACTS section 4); (a) counts its 3 activities per orchestration.
-            ops_per_s = azure * (3 if key == "a" else 1) * per_unit
-            line += f"{azure:>14.1f}{per_unit:>10.2f}{ops_per_s:>8.0f}{ops_per_s / STORAGE_CEILING_OPS:>9.0%} "
-        print(line + f"   {PUBLISHED[key]}")
-    paired = [statistics.median(
-        [o / t for o, t in zip(rates[("ours-memory", k)], rates[("theirs", k)])]) for k in SCENARIOS]
-    print("median ratio ours/theirs per scenario: " + ", ".join(f"{k}={r:.2f}" for k, r in zip(SCENARIOS, paired)))
-    print("ops/unit = storage operations per activity ((a): per activity of the 3 each; (d): per event)")
+        ours = [r[0] for r in runs[("ours-memory", key)]]
+        theirs = [r[0] for r in runs[("theirs", key)]]
+        paired = paired_ratios(ours, theirs)
+        print(f"{LABELS[key]:<44}{max(ours):>10.1f}{max(theirs):>12.1f}{median(paired):>6.2f} ({spread(paired)})"
+              f"   {PUBLISHED[key]}")
     print("sidecar CPU ms per unit (median), ours mem | dt.testing: " + ", ".join(
-        f"{k}={statistics.median(cpu[('ours-memory', k)]):.2f}|{statistics.median(cpu[('theirs', k)]):.2f}"
+        f"{k}={median([r[2] for r in runs[('ours-memory', k)]]):.2f}|{median([r[2] for r in runs[('theirs', k)]]):.2f}"
         for k in SCENARIOS))
 
+
+def azurite_table(runs: dict[tuple[str, str], list[Result]], probes: list[dict[str, float]]) -> None:
+    print()
+    print("On Azurite (ops/unit: storage operations per activity, per event for (d); DTFx: the "
+          "DurableTask.AzureStorage flow's count; raw ops/s: this mix measured on the same Azurite, same round;")
+    print("ceiling = raw ops/s / ops per unit; best and median of the per-round fractions of it)")
+    print(f"{'scenario':<44}{'ours azurite':>13}{'ops/unit':>9}{'DTFx':>6}{'raw ops/s':>10}{'ceiling':>9}"
+          f"{'of ceiling':>12}")
+    for key in SCENARIOS:
+        results = runs[("ours-azurite", key)]
+        fractions, ceilings, raws = [], [], []
+        for (rate, ops, _), rates in zip(results, probes):
+            top = ceiling(ops, rates) / PER_REPORTED[key]
+            ceilings.append(top)
+            raws.append(mix_rate(ops, rates))
+            fractions.append(rate / top)
+        ops_per_unit = median([sum(r[1].values()) for r in results])
+        print(f"{LABELS[key]:<44}{max(r[0] for r in results):>13.1f}{ops_per_unit:>9.2f}{DTFX_PER_UNIT[key]:>6.2f}"
+              f"{median(raws):>10.0f}{median(ceilings):>9.1f}{max(fractions):>6.0%} /{median(fractions):>4.0%}")
+    last = {key: runs[("ours-azurite", key)][-1][1] for key in SCENARIOS}
+    print("storage operations per unit by kind (last round): ")
+    for key in SCENARIOS:
+        print(f"  ({key}) " + ", ".join(f"{kind} {n:.2f}" for kind, n in sorted(last[key].items(), key=lambda x: -x[1])))
+    print("raw rates by kind (ops/s, median of rounds): " + ", ".join(
+        f"{kind} {median([p[kind] for p in probes]):.0f}" for kind in probes[0]))
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
-import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent import futures
+from collections.abc import Callable
+
+from _support import SidecarProcess, announce_port, median, paired_ratios, serve_commands, serve_durabletask_testing, spread
 
 SIDES = ("ours", "theirs")
 
@@ -40,66 +36,14 @@ def serve_ours(with_dispatchers: bool) -> None:
         hubs = TaskHubRegistry([TaskHub.create(options, InMemoryOrchestrationService())])
         # With dispatchers it is what `durable-ext sidecar` runs (work waits for workers).
         host = build_sidecar_host(hubs, port=0) if with_dispatchers else SidecarHost(hubs, port=0)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        port = await host.start()
-        print(f"PORT {port}", flush=True)
-        await stop.wait()
+        announce_port(await host.start())
+        await asyncio.get_running_loop().run_in_executor(None, serve_commands)
         await host.stop(grace=0)
 
     run_host_loop(run())
 
 
-def serve_theirs() -> None:
-    import grpc
-    from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
-    from durabletask.testing import InMemoryOrchestrationBackend
-
-    backend = InMemoryOrchestrationBackend()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    add_TaskHubSidecarServiceServicer_to_server(backend, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"PORT {port}", flush=True)
-    stop.wait()
-    server.stop(0).wait()
-
-
 # -- client side ---------------------------------------------------------------------------
-
-
-class Sidecar:
-    """One sidecar subprocess of this script."""
-
-    def __init__(self, side: str, extra: Sequence[str] = ()) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", side, *extra], stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            self.proc.kill()
-            raise RuntimeError(f"{side} sidecar did not start: {line!r}")
-        self.address = f"127.0.0.1:{int(line.split()[1])}"
-
-    def cpu_seconds(self) -> float:
-        """CPU time the sidecar process used so far (Linux /proc; 0 elsewhere)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def run_starts(address: str, threads: int, count: int, warmup: int, cpu: "Callable[[], float] | None" = None) -> tuple[float, float]:
@@ -151,7 +95,7 @@ def main() -> None:
     if args.serve == "ours":
         return serve_ours(args.with_dispatchers)
     if args.serve == "theirs":
-        return serve_theirs()
+        return serve_durabletask_testing(max_workers=16)
     # The SDK logs every start at INFO; both sides pay the same, but it drowns the table.
     logging.getLogger("durabletask-client").setLevel(logging.WARNING)
     logging.disable(logging.INFO)
@@ -162,11 +106,9 @@ def main() -> None:
         for threads in args.concurrency:
             # Alternate which side goes first so drifting machine load hits both alike.
             for side in SIDES if round_no % 2 == 0 else SIDES[::-1]:
-                sidecar = Sidecar(side, ["--with-dispatchers"] if args.with_dispatchers and side == "ours" else [])
-                try:
+                extra = ["--with-dispatchers"] if args.with_dispatchers and side == "ours" else []
+                with SidecarProcess(__file__, side, extra) as sidecar:
                     rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
-                finally:
-                    sidecar.close()
                 rates.setdefault((side, threads), []).append(rate)
                 cpu_ms.setdefault((side, threads), []).append(ms)
 
@@ -174,15 +116,13 @@ def main() -> None:
     print(f"StartInstance throughput: {args.count} starts per run, {args.rounds} rounds, "
           f"best run per side (calls/s), median of the per-round ratios; ours = {ours_kind} + memory")
     print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'best ratio':>11} {'median ratio':>13}"
-          f"   median sidecar CPU ms/start ours | theirs")
+          f" {'ratio spread':>13}   median sidecar CPU ms/start ours | theirs")
     for threads in args.concurrency:
         ours, theirs = rates[("ours", threads)], rates[("theirs", threads)]
-        paired = [o / t for o, t in zip(ours, theirs)]
+        paired = paired_ratios(ours, theirs)
         print(f"{threads:>8} {max(ours):>8.0f} {max(theirs):>20.0f} {max(ours) / max(theirs):>11.2f}"
-              f" {statistics.median(paired):>13.2f}"
-              f"   {statistics.median(cpu_ms[('ours', threads)]):>10.3f} | "
-              f"{statistics.median(cpu_ms[('theirs', threads)]):.3f}")
-
+              f" {median(paired):>13.2f} {spread(paired):>13}"
+              f"   {median(cpu_ms[('ours', threads)]):>10.3f} | {median(cpu_ms[('theirs', threads)]):.3f}")
 
 if __name__ == "__main__":
     main()
