@@ -31,12 +31,12 @@ def double(ctx: Any, value: int) -> int:
 def hello_sequence(ctx: Any, _input: Any) -> Generator[Any, Any, list[str]]:
     results = []
     for city in CITIES:
-        results.append((yield ctx.call_activity("say_hello", city)))
+        results.append((yield ctx.call_activity("say_hello", input=city)))
     return results
 
 
 def fan_out(ctx: Any, count: int) -> Generator[Any, Any, int]:
-    values = yield ctx.task_all([ctx.call_activity("double", i) for i in range(count)])
+    values = yield ctx.task_all([ctx.call_activity("double", input=i) for i in range(count)])
     return sum(values)
 
 
@@ -44,6 +44,13 @@ def expected_output(name: str, input_value: Any) -> Any:
     if name == "hello_sequence":
         return [f"Hello {city}!" for city in CITIES]
     return sum(2 * i for i in range(int(input_value)))
+
+
+def register_on_official_worker(worker: Any) -> Any:
+    """The same orchestrator and activities on a ``durabletask`` TaskHubGrpcWorker."""
+    worker.add_orchestrator(hello_sequence)
+    worker.add_activity(say_hello)
+    return worker
 
 
 def registry() -> Registry:
