@@ -13,7 +13,13 @@ from typing import TypeVar
 import azure.functions as func
 
 from .base import DurableTaskClient
-from .management_urls import base_url_from_request_url, build_management_urls, code_from_query_string
+from .management_urls import (
+    base_url_from_request_url,
+    build_management_urls,
+    code_from_query_string,
+    forwarded_origin,
+    with_origin,
+)
 from .operations import Operation
 
 R = TypeVar("R")
@@ -29,7 +35,10 @@ class FunctionsDurableTaskClient(DurableTaskClient):
     when absent, links are derived from the triggering request's URL. The function key
     (``code``) comes from ``required_query_string`` (the binding's
     requiredQueryStringParameters), else from ``query_string`` (the triggering request's).
-    ``close()`` closes ``inner`` unless ``owns_inner`` is False (a shared inner client).
+    ``close()`` closes ``inner`` unless ``owns_inner`` is False (a shared inner client); either
+    way this wrapper refuses calls once closed. ``use_forwarded_host`` (the binding's
+    useForwardedHost) builds links from the request's ``X-Forwarded-Host`` /
+    ``X-Forwarded-Proto`` headers, for apps behind a proxy or gateway.
     """
 
     def __init__(
@@ -42,6 +51,7 @@ class FunctionsDurableTaskClient(DurableTaskClient):
         required_query_string: str | None = None,
         query_string: str | None = None,
         owns_inner: bool = True,
+        use_forwarded_host: bool = False,
     ) -> None:
         self.inner = inner
         self.http_base_url = http_base_url or None
@@ -50,14 +60,19 @@ class FunctionsDurableTaskClient(DurableTaskClient):
         self.required_query_string = required_query_string
         self.query_string = query_string
         self._owns_inner = owns_inner
+        self.use_forwarded_host = use_forwarded_host
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"FunctionsDurableTaskClient({self.inner!r}, task_hub={self.task_hub!r})"
 
     async def execute(self, operation: Operation[R]) -> R:
+        if self._closed:
+            raise RuntimeError("this FunctionsDurableTaskClient is closed (a durableClient lives for one invocation)")
         return await self.inner.execute(operation)
 
     async def close(self) -> None:
+        self._closed = True
         if self._owns_inner:
             await self.inner.close()
 
@@ -67,6 +82,10 @@ class FunctionsDurableTaskClient(DurableTaskClient):
         return code_from_query_string(self.required_query_string) or code_from_query_string(self.query_string)
 
     def _base_url(self, request: func.HttpRequest | None) -> str:
+        if self.use_forwarded_host and request is not None:
+            forwarded = forwarded_origin(request.headers)
+            if forwarded is not None:
+                return with_origin(self.http_base_url or base_url_from_request_url(request.url), forwarded)
         if self.http_base_url:
             return self.http_base_url
         if request is not None:

@@ -7,7 +7,8 @@ the same payload: keys in Durable Functions' order, every link carrying
 """
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 #: Path of the management API under a Functions host.
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
@@ -31,6 +32,28 @@ def base_url_from_request_url(request_url: str) -> str:
     if not parts.scheme or not parts.netloc:
         raise ValueError(f"cannot derive a base URL from {request_url!r}: it needs a scheme and a host")
     return f"{parts.scheme}://{parts.netloc}{WEBHOOK_PATH}"
+
+
+def forwarded_origin(headers: Mapping[str, str]) -> tuple[str | None, str] | None:
+    """(scheme or None, host) from ``X-Forwarded-Proto`` / ``X-Forwarded-Host``, None without
+    a forwarded host. A proxy chain lists several, comma-separated: the first is the client's."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    host = _first(lowered.get("x-forwarded-host"))
+    if not host:
+        return None
+    return _first(lowered.get("x-forwarded-proto")) or None, host
+
+
+def with_origin(base_url: str, origin: tuple[str | None, str]) -> str:
+    """``base_url`` with its scheme and host replaced by ``origin`` (the scheme is kept when
+    ``origin`` has none); the path stays."""
+    parts = urlsplit(base_url)
+    scheme, host = origin
+    return urlunsplit((scheme or parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _first(value: str | None) -> str:
+    return value.split(",")[0].strip() if value else ""
 
 
 def code_from_query_string(query_string: str | None) -> str | None:

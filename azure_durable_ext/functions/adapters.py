@@ -5,8 +5,9 @@ the real Python worker hands a ``durableClient`` parameter to the function as th
 string and refuses, when it loads the function, any annotation other than ``str`` for it. So
 the function the worker sees is a wrapper (``functools.wraps``, ``def`` or ``async def`` like
 the user's) whose own ``__signature__`` / ``__annotations__`` say ``str`` for those parameters;
-per call it turns the JSON into a client, calls the user's function and closes the client. The
-user's function object is never modified.
+per call it turns the JSON into a client, calls the user's function and closes the client (the
+gRPC channel under it is shared across invocations, see client_pool.py). The user's function
+object is never modified.
 
 Orchestrators are different: under the gRPC protocol the trigger payload is a base64
 ``OrchestratorRequest`` and the result a base64 ``OrchestratorResponse``, so the worker calls
@@ -122,7 +123,7 @@ def _open_async(arguments: dict[str, Any], name: str) -> DurableTaskClient | Non
     value = arguments[name]
     if isinstance(value, (DurableTaskClient, SyncDurableTaskClient)):
         return None
-    client = DurableClientBindingData.parse(value).create_client()
+    client = DurableClientBindingData.parse(value).invocation_client()
     arguments[name] = client
     return client
 
@@ -131,7 +132,7 @@ def _open_sync(arguments: dict[str, Any], name: str) -> SyncDurableTaskClient | 
     value = arguments[name]
     if isinstance(value, (DurableTaskClient, SyncDurableTaskClient)):
         return None
-    client = DurableClientBindingData.parse(value).create_client().sync()
+    client = DurableClientBindingData.parse(value).invocation_client_sync()
     arguments[name] = client
     return client
 

@@ -12,6 +12,7 @@ The Durable extension writes one of two JSON payloads:
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from typing import Any
 
 from ..client.functions_client import FunctionsDurableTaskClient
 from ..client.grpc_client import GrpcDurableTaskClient
+from ..client.sync import SyncDurableTaskClient
 from ..core.errors import ConfigurationError, InvalidArgumentError
+from .client_pool import SHARED_CLIENTS, SharedClients
 
 #: Keys only the legacy HTTP payload has.
 LEGACY_KEYS = ("creationUrls", "managementUrls")
@@ -91,7 +94,7 @@ class DurableClientBindingData:
         )
 
     def create_client(self) -> FunctionsDurableTaskClient:
-        """A FunctionsDurableTaskClient over a GrpcDurableTaskClient to ``rpc_base_url``
+        """A FunctionsDurableTaskClient over its own GrpcDurableTaskClient to ``rpc_base_url``
         (task hub headers, message size and timeout from the payload). The caller closes it."""
         inner = GrpcDurableTaskClient(
             self.rpc_base_url,
@@ -100,12 +103,29 @@ class DurableClientBindingData:
             max_message_size=self.max_message_size,
             timeout=self.timeout,
         )
+        return self._wrap(inner, owns_inner=True)
+
+    def invocation_client(self, shared: SharedClients = SHARED_CLIENTS) -> FunctionsDurableTaskClient:
+        """The client of one ``async def`` invocation: a FunctionsDurableTaskClient over the
+        running loop's shared GrpcDurableTaskClient for this payload. Closing it ends the
+        wrapper, not the shared channel."""
+        return self._wrap(shared.client_for(self, asyncio.get_running_loop()), owns_inner=False)
+
+    def invocation_client_sync(self, shared: SharedClients = SHARED_CLIENTS) -> SyncDurableTaskClient:
+        """The blocking client of one ``def`` invocation, on the process's shared portal."""
+        portal = shared.portal()
+        client = self._wrap(shared.client_for(self, portal.loop), owns_inner=False)
+        return SyncDurableTaskClient(client, portal=portal)
+
+    def _wrap(self, inner: GrpcDurableTaskClient, *, owns_inner: bool) -> FunctionsDurableTaskClient:
         return FunctionsDurableTaskClient(
             inner,
             http_base_url=self.http_base_url,
             task_hub=self.task_hub or "",
             connection_name=self.connection_name,
             required_query_string=self.required_query_string,
+            owns_inner=owns_inner,
+            use_forwarded_host=self.use_forwarded_host,
         )
 
 

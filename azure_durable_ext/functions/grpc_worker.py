@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..protocol.function_rpc import content_kind, frpc
 from .application import FunctionsApplication
+from .client_pool import SHARED_CLIENTS
 from .definitions import FunctionDefinition, IndexedApp, index_function_app
 from .executor import FunctionExecutor
 from .http_coordinator import HttpCoordinator
@@ -122,7 +123,8 @@ class GrpcWorker:
             self._send(response)
 
     async def aclose(self) -> None:
-        """Cancel what still runs and stop the HTTP server."""
+        """Cancel what still runs, stop the HTTP server, close the durable clients' shared
+        channels."""
         self.invocations.cancel_all()
         for task in list(self._tasks):
             task.cancel()
@@ -130,6 +132,8 @@ class GrpcWorker:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.http_server is not None:
             await self.http_server.stop()
+        await SHARED_CLIENTS.close_loop()
+        await asyncio.to_thread(SHARED_CLIENTS.close_portal)
 
     def _loaded_function(self, function_id: str) -> FunctionDefinition | None:
         return self._loaded.get(function_id)

@@ -7,6 +7,7 @@ import inspect
 import json
 from typing import Any
 
+import azure.functions as func
 import pytest
 from functions_support import Sidecar
 
@@ -14,6 +15,7 @@ from azure_durable_ext.client import FunctionsDurableTaskClient, GrpcDurableTask
 from azure_durable_ext.core.errors import ConfigurationError, InvalidArgumentError
 from azure_durable_ext.core.task_name import TaskName
 from azure_durable_ext.functions import DurableApp, DurableClientBindingData
+from azure_durable_ext.functions.client_pool import SHARED_CLIENTS
 
 
 def grpc_payload(sidecar: Sidecar, **overrides: Any) -> str:
@@ -87,7 +89,49 @@ async def test_grpc_payload_gives_a_working_sync_client_in_def_functions(sidecar
     (request,) = sidecar.recorder.requests_of("StartInstance")
     assert request.version.value == "1.2.0"
     assert "durable-taskhub" not in sidecar.recorder.headers_of("StartInstance")[0]
-    assert seen["sync"].portal.closed
+    # The invocation's client was closed after the call; the shared portal thread lives on.
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.to_thread(seen["sync"].get_instance, instance_id)
+    assert seen["sync"].portal is SHARED_CLIENTS.portal() and not seen["sync"].portal.closed
+
+
+async def test_invocations_share_one_channel_per_payload_and_loop(sidecar: Sidecar) -> None:
+    _, seen = _app_with_starters()
+    await seen["start_async"]("Hello", client=grpc_payload(sidecar))
+    first = seen["async"]
+    await seen["start_async"]("Hello", client=grpc_payload(sidecar))
+    second = seen["async"]
+    assert first is not second and first.inner is second.inner  # new wrapper, same channel
+    await seen["start_async"]("Hello", client=grpc_payload(sidecar, taskHubName="OtherHub"))
+    other_hub = seen["async"]
+    assert other_hub.inner is not first.inner
+    assert sidecar.recorder.headers_of("StartInstance")[-1]["durable-taskhub"] == "OtherHub"
+    # The shared client still works after its invocations' wrappers were closed.
+    instance_id = sidecar.recorder.requests_of("StartInstance")[0].instanceId
+    assert await first.inner.get_instance(instance_id) is not None
+    await SHARED_CLIENTS.close_loop()
+    assert SHARED_CLIENTS.count(asyncio.get_running_loop()) == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        await first.inner.get_instance(instance_id)
+
+
+async def test_shared_clients_are_not_shared_across_event_loops(sidecar: Sidecar) -> None:
+    _, seen = _app_with_starters()
+    await seen["start_async"]("Hello", client=grpc_payload(sidecar))
+    here = seen["async"].inner
+
+    def on_another_loop() -> Any:
+        async def invoke_and_close() -> Any:
+            await seen["start_async"]("Hello", client=grpc_payload(sidecar))
+            await SHARED_CLIENTS.close_loop()
+            return seen["async"].inner
+
+        return asyncio.run(invoke_and_close())
+
+    there = await asyncio.to_thread(on_another_loop)
+    assert there is not here
+    assert len(sidecar.recorder.requests_of("StartInstance")) == 2
+    await SHARED_CLIENTS.close_loop()
 
 
 async def test_payload_fields_reach_the_client(sidecar: Sidecar) -> None:
@@ -159,3 +203,34 @@ def test_the_worker_sees_str_for_the_client_parameter_and_the_user_function_is_u
     assert inspect.iscoroutinefunction(seen_by_worker)
     assert original.__annotations__["client"] == "FunctionsDurableTaskClient"  # as written (PEP 563)
     assert seen_by_worker.__wrapped__ is original
+
+
+async def test_use_forwarded_host_builds_links_from_the_forwarded_headers(sidecar: Sidecar) -> None:
+    behind_proxy = func.HttpRequest(
+        "POST", "http://localhost:7071/api/start", body=b"",
+        headers={"X-Forwarded-Host": "myapp.example.com, proxy.internal", "X-Forwarded-Proto": "https"},
+    )
+    forwarded = DurableClientBindingData.parse(grpc_payload(sidecar, useForwardedHost=True)).create_client()
+    plain = DurableClientBindingData.parse(grpc_payload(sidecar, useForwardedHost=False)).create_client()
+    try:
+        response = forwarded.create_check_status_response(behind_proxy, "abc")
+        assert response.headers["Location"] == (
+            "https://myapp.example.com/runtime/webhooks/durabletask/instances/abc?taskHub=MyHub&connection=Storage&code=abc"
+        )
+        assert json.loads(response.get_body())["statusQueryGetUri"] == response.headers["Location"]
+        # Without the flag the forwarded headers are ignored: the binding's httpBaseUrl wins.
+        assert plain.create_http_management_payload("abc", behind_proxy)["statusQueryGetUri"].startswith(
+            "http://localhost:7071/runtime/webhooks/durabletask/instances/abc?")
+        # With the flag but no forwarded host, httpBaseUrl is used as is; a forwarded host
+        # without a protocol keeps httpBaseUrl's scheme.
+        direct = func.HttpRequest("POST", "http://localhost:7071/api/start", body=b"")
+        assert forwarded.create_http_management_payload("abc", direct)["id"] == "abc"
+        assert forwarded.create_http_management_payload("abc", direct)["statusQueryGetUri"].startswith(
+            "http://localhost:7071/runtime/webhooks/durabletask/instances/abc?")
+        host_only = func.HttpRequest("POST", "http://localhost:7071/api/start", body=b"",
+                                     headers={"x-forwarded-host": "gw.example.com:8443"})
+        assert forwarded.create_http_management_payload("abc", host_only)["statusQueryGetUri"].startswith(
+            "http://gw.example.com:8443/runtime/webhooks/durabletask/instances/abc?")
+    finally:
+        await forwarded.close()
+        await plain.close()
