@@ -160,10 +160,15 @@ class AzureStorageOrchestrationService(OrchestrationService):
 
     async def set_owned_partitions(self, partitions: frozenset[int]) -> None:
         """Poll exactly these control queues from now on (a partition manager's decision)."""
+        gained = frozenset(partitions) - self.owned_partitions
         self.owned_partitions = frozenset(partitions)
         if self._parts is not None:
-            # Another process may run those instances now: what this one cached goes stale.
-            self._parts.work.cache.forget_where(lambda iid: self.names.partition_of(iid) not in partitions)
+            # Another process may run those instances now, or ran them until now (instances
+            # this one started there are cached with the history they had at start): what
+            # this one cached about them is stale.
+            self._parts.work.cache.forget_where(
+                lambda iid: (p := self.names.partition_of(iid)) not in partitions or p in gained
+            )
         for p, poller in list(self._pollers.items()):
             if p not in partitions:
                 await poller.stop()
@@ -348,27 +353,37 @@ class AzureStorageOrchestrationService(OrchestrationService):
         *,
         include_payloads: bool = True,
     ) -> InstanceState | None:
-        """Poll the row with backoff; changes made by this process wake the wait at once."""
+        """Poll the row with backoff; changes made by this process wake the wait at once.
+        A checkpoint of this process tells the state it wrote: when that state does not
+        meet ``condition`` the row is not read again (one read per wait, not per episode)."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
+        known: InstanceState | None = None
         while True:
             event = self._changed.setdefault(instance_id, asyncio.Event())
-            state = await self.get_instance(instance_id, include_payloads=include_payloads)
             remaining = None if deadline is None else deadline - loop.time()
-            if (state is not None and condition(state)) or (remaining is not None and remaining <= 0):
-                if self._changed.get(instance_id) is event and not event.is_set():
-                    del self._changed[instance_id]  # other waiters re-arm after their pause
-                return state if state is not None and condition(state) else None
+            expired = remaining is not None and remaining <= 0
+            if known is None or condition(known) or expired:
+                state = await self.get_instance(instance_id, include_payloads=include_payloads)
+                remaining = None if deadline is None else deadline - loop.time()
+                if (state is not None and condition(state)) or (remaining is not None and remaining <= 0):
+                    if self._changed.get(instance_id) is event and not event.is_set():
+                        del self._changed[instance_id]  # other waiters re-arm after their pause
+                    return state if state is not None and condition(state) else None
             pause = delay if remaining is None else min(delay, remaining)
+            known = None
             try:
                 await asyncio.wait_for(event.wait(), pause)
+                known = getattr(event, "written_state", None)
             except asyncio.TimeoutError:
                 delay = min(delay * 2, 2.0)
 
-    def _notify(self, instance_id: str) -> None:
+    def _notify(self, instance_id: str, written: InstanceState | None = None) -> None:
+        """Wake waiters on ``instance_id``; ``written``: the row this process just stored."""
         event = self._changed.pop(instance_id, None)
         if event is not None:
+            event.written_state = written  # type: ignore[attr-defined]
             event.set()
 
     # -- orchestration work (see orchestration_work.py) -----------------------------------
