@@ -34,6 +34,7 @@ class ActivityQueue:
         self._held: dict[str, ReceivedMessage] = {}
         self.backoff = PollingBackoff(options.max_queue_polling_interval)
         self._receiving = asyncio.Lock()
+        self._drained = False
 
     async def send_all(self, messages: Sequence[TaskMessage]) -> None:
         if not messages:
@@ -57,10 +58,16 @@ class ActivityQueue:
                     return item
             async with self._receiving:
                 if not self._buffer:
+                    if self._drained:
+                        # The last receive emptied the queue: one at once would come back
+                        # empty. Local sends wake this wait; others' are seen within it.
+                        self._drained = False
+                        await self.backoff.wait(min(self.backoff.min_delay, max(0.0, deadline - loop.time())))
                     received = await self.queue.receive(PREFETCH, self._options.work_item_queue_visibility_timeout)
                     self._buffer.extend(received)
                     if received:
                         self.backoff.reset()
+                        self._drained = len(received) < PREFETCH
             if self._buffer:
                 continue
             remaining = deadline - loop.time()

@@ -86,8 +86,13 @@ class ControlQueue:
                 self._receiving = False
             if self._closing:
                 return
-            if received:
+            if len(received) >= self._options.control_queue_batch_size:
+                self.backoff.reset()  # a full batch: more may be waiting
+            elif received:
+                # The queue is drained: a poll at once would come back empty. Messages this
+                # process sends wake the wait; others' are seen within the minimum delay.
                 self.backoff.reset()
+                await self.backoff.wait(self.backoff.min_delay)
             else:
                 await self.backoff.wait(self.backoff.next_delay())
 

@@ -46,7 +46,7 @@ class OrchestrationWork:
         tracking: TrackingStore,
         clock: Clock,
         where: Callable[[str], AbstractContextManager[None]],
-        notify: Callable[[str], None],
+        notify: Callable[[str, InstanceState | None], None],
     ) -> None:
         self._sessions = sessions
         self._tracking = tracking
@@ -132,7 +132,7 @@ class OrchestrationWork:
             log.info("instance %r: row changed while being repaired; leaving the newer row", instance_id)
             return
         log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
-        self._notify(instance_id)
+        self._notify(instance_id, repaired)
 
     def _held(self, item: OrchestrationWorkItem) -> OrchestrationLock:
         lock = item.lock
@@ -181,7 +181,7 @@ class OrchestrationWork:
         self._release(item, lock)
         with self._where(f"deleting the messages {item.instance_id!r} consumed"):
             await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
-        self._notify(item.instance_id)
+        self._notify(item.instance_id, state)
 
     async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
         """Write the row; if it changed only because a start (from any process) wrote it for
