@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from datetime import datetime, timezone
 
+import pytest
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.data.tables.aio import TableClient
 from azurite_fixture import make_azure_service, unique_hub_name
@@ -244,3 +246,21 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_without_table_partition_management_one_service_polls_everything(
+    azurite: AzuriteProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = make_azure_service(azurite, use_table_partition_management=False)
+    try:
+        with caplog.at_level(logging.INFO, logger="azure_durable_ext.storage.azure.service"):
+            await service.start()
+        assert "useTablePartitionManagement is false: this process polls all 4 partitions" in caplog.text
+        assert service.partition_manager is None
+        assert service.owned_partitions == ALL and set(service._pollers) == ALL
+        assert await read_leases(_table(service)) == {}, "no lease rows are written"
+    finally:
+        try:
+            await service.delete_task_hub()
+        finally:
+            await service.stop()

@@ -204,6 +204,11 @@ def test_two_sidecar_processes_share_a_hub_and_one_takes_over_when_the_other_is_
             assert (kinds["ExecutionStarted"], kinds["ExecutionCompleted"]) == (1, 1), (iid, kinds)
         assert survivor.process.poll() is None, "the survivor kept running"
 
+        # Ctrl-C: the survivor drains and releases its leases before it exits.
+        survivor.process.send_signal(signal.SIGINT)
+        assert survivor.process.wait(timeout=20) == 0
+        assert all(current is None for current, _ in _owners(partitions).values()), _owners(partitions)
+
 
 def _progress(client: TaskHubGrpcClient, history: TableClient, ids: list[str]) -> str:
     """Status and stored event kinds of every unfinished instance (for a failure message)."""
