@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .core.errors import ConfigurationError
-from .core.options import AzureStorageOptions, DurableTaskOptions, OverridableStates, PartitionLeaseOptions
+from .core.options import AzureStorageOptions, DurableTaskOptions, HttpOptions, OverridableStates, PartitionLeaseOptions
 from .core.versions import VersionFailureStrategy, VersionMatchStrategy, validate_version
 
 E = TypeVar("E")
@@ -53,6 +53,7 @@ class HostConfig:
     app_dir: Path | None = None
     durable: DurableTaskOptions = field(default_factory=DurableTaskOptions)
     settings: Mapping[str, str] = field(default_factory=dict)
+    http: HttpOptions = field(default_factory=HttpOptions)
 
     def setting(self, name: str) -> str | None:
         """An app setting: the environment wins over local.settings.json Values."""
@@ -233,6 +234,16 @@ def _partition_leases(section: _Section) -> PartitionLeaseOptions:
     )
 
 
+def parse_http_options(host_json: Mapping[str, Any], where: str = "host.json") -> HttpOptions:
+    """extensions.http of an already-parsed host.json (routePrefix: surrounding slashes are
+    dropped; "" means no prefix)."""
+    section = _Section(host_json, where).section("extensions").section("http")
+    prefix = section.get("routePrefix", str, HttpOptions().route_prefix).strip().strip("/")
+    if any(c in prefix for c in "?#{}\\") or "//" in prefix:
+        raise ConfigurationError(f"{section.where}.routePrefix: {prefix!r} is not a plain URL path")
+    return HttpOptions(route_prefix=prefix)
+
+
 def load_host_config(
     app_dir: str | Path | None = None,
     *,
@@ -246,8 +257,11 @@ def load_host_config(
     base = Path(app_dir) if app_dir is not None else None
     host_path = Path(host_json) if host_json is not None else (base / "host.json" if base else None)
     durable = DurableTaskOptions()
+    http = HttpOptions()
     if host_path is not None and (host_json is not None or host_path.exists()):
-        durable = parse_durable_options(_read_json(host_path), str(host_path))
+        host_data = _read_json(host_path)
+        durable = parse_durable_options(host_data, str(host_path))
+        http = parse_http_options(host_data, str(host_path))
     if hub_name is not None:
         validate_hub_name(hub_name, "--hub")
         durable = _replace(durable, hub_name=hub_name)
@@ -261,7 +275,7 @@ def load_host_config(
             if not isinstance(v, (str, int, float, bool)):
                 raise ConfigurationError(f"{path}.Values.{k}: expected a string, got {v!r}")
             settings[k] = v if isinstance(v, str) else json.dumps(v)
-    return HostConfig(app_dir=base, durable=durable, settings=settings)
+    return HostConfig(app_dir=base, durable=durable, settings=settings, http=http)
 
 
 def _replace(options: DurableTaskOptions, **changes: Any) -> DurableTaskOptions:

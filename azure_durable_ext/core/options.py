@@ -120,3 +120,11 @@ class DurableTaskOptions:
             match_strategy=self.version_match_strategy,
             failure_strategy=self.version_failure_strategy,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpOptions:
+    """host.json ``extensions.http`` (the parts a local host needs)."""
+
+    #: Path segment before every HTTP trigger's route; "" serves routes at the root.
+    route_prefix: str = "api"

@@ -10,6 +10,7 @@ the worker's HTTP response.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -28,7 +29,7 @@ from .http_errors import durable_errors, error_response
 from .keys import KeyStore, presented_key
 from .loaded_functions import DURABLE_CLIENT
 from .management_api import ManagementApi
-from .routes import ROUTE_PREFIX, HttpRoute, RouteTable
+from .routes import ROUTE_PREFIX, HttpRoute, RouteTable, prefixed_path
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class FrontDoorSettings:
     rpc_base_url: Callable[[], str]
     max_grpc_message_size: int
     invocation_timeout: float = 230.0  # the Functions host's HTTP timeout
+    #: host.json extensions.http.routePrefix ("" = HTTP triggers at the root).
+    route_prefix: str = ROUTE_PREFIX
 
 
 class FrontDoor:
@@ -64,12 +67,15 @@ class FrontDoor:
         self._routes_of: object = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        self._binding_texts: dict[tuple[object, ...], str] = {}
+        self._completions: set[asyncio.Task[frpc.InvocationResponse]] = set()
         self.port = 0
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[durable_errors], client_max_size=100 * 1024 * 1024)
         app.add_subapp(WEBHOOK_PATH, self.management.application())
-        app.router.add_route("*", f"/{ROUTE_PREFIX}/{{tail:.*}}", self.http_trigger)
+        # The management API is registered first, so an empty prefix does not shadow it.
+        app.router.add_route("*", prefixed_path(self.settings.route_prefix, "{tail:.*}"), self.http_trigger)
         return app
 
     async def start(self, port: int = 7071, host: str = "127.0.0.1") -> int:
@@ -85,9 +91,12 @@ class FrontDoor:
         return self.port
 
     async def stop(self) -> None:
-        """Stop accepting; in-flight requests finish (up to the shutdown timeout)."""
+        """Stop accepting; in-flight requests finish (up to the shutdown timeout), then the
+        invocations whose HTTP answer already went out."""
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._completions:
+            await asyncio.wait(set(self._completions), timeout=self.settings.invocation_timeout)
         if self._session is not None:
             await self._session.close()
 
@@ -105,8 +114,8 @@ class FrontDoor:
         route, params, path_known = self.routes().match(tail, request.method)
         if route is None:
             if path_known:
-                return error_response(405, "MethodNotAllowed", f"{request.method} is not allowed on /{ROUTE_PREFIX}/{tail}")
-            return error_response(404, "NotFound", f"no function serves /{ROUTE_PREFIX}/{tail}")
+                return error_response(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}")
+            return error_response(404, "NotFound", f"no function serves {request.path}")
         self.keys.check_function(route.auth_level, route.function.name, presented_key(request.query, request.headers))
         body = await request.read()
         invocation_id = str(uuid.uuid4())
@@ -140,10 +149,21 @@ class FrontDoor:
         origin = f"{request.scheme}://{request.host}"
         for binding in route.function.bindings_of(DURABLE_CLIENT):
             invocation.input_data.add(name=str(binding["name"]), data=frpc.TypedData(
-                string=self.binding_data(binding, origin).to_json()))
+                string=self._binding_json(binding, origin)))
         for key, value in params.items():
             invocation.trigger_metadata[key].CopyFrom(frpc.TypedData(string=value))
         return invocation
+
+    def _binding_json(self, binding: dict[str, object], origin: str) -> str:
+        # The same few texts for every request: built once per (hub, connection, origin).
+        cache_key = (_str(binding.get("taskHub")), _str(binding.get("connectionName")), origin,
+                     self.keys.management_key, self.settings.rpc_base_url())
+        text = self._binding_texts.get(cache_key)
+        if text is None:
+            if len(self._binding_texts) >= 256:  # origins come from Host headers: keep it bounded
+                self._binding_texts.clear()
+            text = self._binding_texts[cache_key] = self.binding_data(binding, origin).to_json()
+        return text
 
     def binding_data(self, binding: dict[str, object], origin: str) -> DurableClientBindingData:
         """The gRPC-protocol durableClient payload for ``binding`` (its taskHub and
@@ -182,10 +202,28 @@ class FrontDoor:
             invoked.cancel()
             await asyncio.gather(invoked, return_exceptions=True)
             raise WorkerUnavailableError(f"forwarding to the worker's HTTP server failed: {exc}") from exc
-        reply = await invoked
-        if reply.result.status != frpc.StatusResult.Success:
-            log.error("function invocation %s failed: %s", invocation.invocation_id, reply.result.exception.message)
+        # The caller has its answer: it need not also wait for the InvocationResponse, which
+        # the worker sends right after. Its outcome is still logged, and stop() waits for it.
+        if invoked.done():
+            _log_outcome(invocation.invocation_id, invoked)
+        else:
+            self._completions.add(invoked)
+            invoked.add_done_callback(self._completions.discard)
+            invoked.add_done_callback(functools.partial(_log_outcome, invocation.invocation_id))
         return answer
+
+
+def _log_outcome(invocation_id: str, invoked: "asyncio.Task[frpc.InvocationResponse]") -> None:
+    if invoked.cancelled():
+        log.warning("function invocation %s was cancelled", invocation_id)
+        return
+    error = invoked.exception()
+    if error is not None:
+        log.error("function invocation %s got no response: %s", invocation_id, error)
+        return
+    reply = invoked.result()
+    if reply.result.status != frpc.StatusResult.Success:
+        log.error("function invocation %s failed: %s", invocation_id, reply.result.exception.message)
 
 
 def _from_rpc(reply: frpc.InvocationResponse) -> web.Response:

@@ -90,6 +90,7 @@ class DevHost:
             self.front_door = FrontDoor(self.functions, self.sidecar.hubs, self.keys, FrontDoorSettings(
                 rpc_base_url=lambda: f"http://{self.sidecar.address}" if self.sidecar else "",
                 max_grpc_message_size=self.config.durable.max_grpc_message_size_in_bytes,
+                route_prefix=self.config.http.route_prefix,
             ))
             await self.front_door.start(self.options.port)
         except BaseException:
@@ -145,7 +146,7 @@ class DevHost:
             if function.trigger_type == "httpTrigger":
                 route = HttpRoute.of(function)
                 methods = ",".join(sorted(route.methods)) if route.methods else "*"
-                lines.append(f"  {function.name}: [{methods}] {route.url(self.base_url)}")
+                lines.append(f"  {function.name}: [{methods}] {route.url(self.base_url, self.config.http.route_prefix)}")
             else:
                 detail = f" ({function.durable_name})" if function.durable_name not in (None, function.name) else ""
                 lines.append(f"  {function.name}: {kind}{detail}")

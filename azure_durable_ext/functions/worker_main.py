@@ -15,9 +15,10 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -138,6 +139,17 @@ async def _read(call: grpc.aio.StreamStreamCall, worker: GrpcWorker) -> None:
     log.info("the host ended the event stream")
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the worker's loop: uvloop when installed (grpc.aio and aiohttp spend much of an
+    invocation in loop wake-ups, which uvloop makes cheaper), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
     parser = argparse.ArgumentParser(prog="azure_durable_ext.functions.worker_main",
                                      description="Azure Functions Python worker for durable apps.")
@@ -173,9 +185,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_arguments(argv)
+    # Records reach the host as RpcLog; stderr (which the host shows too) gets only warnings
+    # and errors, so nothing is printed twice and a broken stream still leaves a trace.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
     try:
-        asyncio.run(run_worker(options))
+        _run(run_worker(options))
     except grpc.aio.AioRpcError as exc:
         log.error("cannot talk to the Functions host at %s:%d: %s %s",
                   options.host, options.port, exc.code().name, exc.details())
