@@ -1,4 +1,5 @@
-"""Fixtures of the dev host tests (the helpers live in devhost_harness.py)."""
+"""Fixtures of the dev host tests (the helpers live in devhost_harness.py) and the session
+Azurite (tests/storage)."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+_TESTS = Path(__file__).resolve().parents[1]
+for folder in (_TESTS / "devhost", _TESTS / "storage"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
+from azurite_fixture import azurite  # noqa: E402,F401  (fixture)
 from devhost_harness import ManagementServer, serve_management  # noqa: E402
 
 from azure_durable_ext.devhost.keys import KeyStore  # noqa: E402
