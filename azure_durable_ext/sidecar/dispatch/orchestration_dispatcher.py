@@ -18,6 +18,7 @@ once per window rather than once or twice per event.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -59,7 +60,34 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self._last_episode: dict[str, float] = {}
 
     async def fetch(self, timeout: float) -> OrchestrationWorkItem | None:
-        return await self.service.lock_next_orchestration(timeout)
+        """The next item to process; items that can only wait for a runner are parked here
+        at once (no task, no episode planned), which keeps a backlog no worker can take
+        from costing more than the lock."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            item = await self.service.lock_next_orchestration(max(0.0, deadline - loop.time()))
+            if item is None or not self._park_early(item):
+                return item
+            if loop.time() >= deadline:
+                return None
+
+    def _park_early(self, item: OrchestrationWorkItem) -> bool:
+        """Park ``item`` when it would run the orchestrator (its execution has started, or
+        starts in this batch) and no runner can run the instance's (name, version), which
+        the row holds for its current execution."""
+        state = item.state
+        if state is None or state.status.is_terminal:
+            return False
+        starts = [m for m in item.new_messages if m.event.HasField("executionStarted")]
+        if not item.past_events and not starts:
+            return False
+        if any(m.execution_id and m.execution_id != state.execution_id for m in starts):
+            return False  # another execution's start: the episode plan decides what it means
+        if self.runner_for(state.name, state.version) is not None:
+            return False
+        self.park(item, state.name, state.version)
+        return True
 
     def describe(self, item: OrchestrationWorkItem) -> str:
         return f"the episode of {item.instance_id!r}"
