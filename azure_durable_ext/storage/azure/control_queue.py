@@ -17,6 +17,8 @@ from .sessions import SessionTable
 
 log = logging.getLogger(__name__)
 PoisonHandler = Callable[[ReceivedMessage, str], Awaitable[None]]
+#: How long ``stop`` lets a receive under way finish (storage may be unreachable).
+RECEIVE_GRACE = 5.0
 
 
 class ControlQueue:
@@ -54,8 +56,9 @@ class ControlQueue:
             return
         self._closing = True
         try:
-            if not self._receiving:
-                task.cancel()
+            if self._receiving:
+                await asyncio.wait({task}, timeout=RECEIVE_GRACE)
+            task.cancel()  # no-op when the round ended; cuts short a receive that hangs
             try:
                 await task
             except asyncio.CancelledError:
