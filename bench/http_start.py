@@ -8,9 +8,10 @@ so both see the same background load. Two scenarios: "quiet" (``--no-dispatch``:
 instances stay Pending, the start path alone) and "busy" (the started orchestrations run on
 the worker meanwhile, competing for the same 2 cores and the same Azurite).
 
-    .venv/bin/python bench/http_start.py [--count 60] [--rounds 2] [--storage azure|memory]
+    .venv/bin/python bench/http_start.py [--count 50] [--rounds 4] [--storage azure|memory] [--quiet-only]
 
-Prints requests/s, p50 and p99 per side at concurrency 1 and 32, and HTTP/direct ratios.
+Prints requests/s, p50 and p99 per side at concurrency 1 and 32, HTTP/direct ratios, and the
+spread of the p50 ratio over the rounds (the CPU is shared, so single runs vary).
 Goals: HTTP p50 <= 1.3x direct p50; HTTP p50 <= 30 ms at concurrency 1 on Azurite.
 """
 from __future__ import annotations
@@ -119,12 +120,16 @@ async def run(host: DevHostProcess, count: int, rounds: int) -> None:
         print(f"{'concurrency':>11} {'side':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for concurrency in (1, 32):
             results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in sides}
+            round_ratios: list[float] = []
             n = count if concurrency == 1 else count * 4
             for _ in range(rounds):
+                round_p50 = {}
                 for name, side in sides.items():
                     rate, latencies = await measure(side, n, concurrency)
                     results[name][0].append(rate)
                     results[name][1].extend(latencies)
+                    round_p50[name] = percentile(latencies, 50)
+                round_ratios.append(round_p50["http"] / round_p50["direct"])
             summary = {}
             for name, (rates, latencies) in results.items():
                 p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
@@ -133,15 +138,20 @@ async def run(host: DevHostProcess, count: int, rounds: int) -> None:
             h, d = summary["http"], summary["direct"]
             print(f"{concurrency:>11} {'ratio':>7} {h[0] / d[0]:>8.2f} {h[1] / d[1]:>8.2f} {h[2] / d[2]:>8.2f}"
                   "   (http / direct)")
+            spread = sorted(round_ratios)
+            print(f"{concurrency:>11} {'rounds':>7}   p50 ratio per round: min {spread[0]:.2f}, median "
+                  f"{statistics.median(spread):.2f}, max {spread[-1]:.2f} ({len(spread)} rounds)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=60, help="starts per side per round at concurrency 1 (x4 at 32)")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--count", type=int, default=50, help="starts per side per round at concurrency 1 (x4 at 32)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds alternating the sides (each round's p50 ratio shows the spread)")
     parser.add_argument("--storage", choices=("azure", "memory"), default="azure")
-    parser.add_argument("--no-http-proxying", action="store_true",
-                        help="the worker gets the HTTP request inside the invocation (RpcHttp) instead of forwarded")
+    parser.add_argument("--http-proxying", action="store_true",
+                        help="the worker serves HTTP itself and the dev host forwards each request to it (default: "
+                             "the request travels inside the invocation, RpcHttp)")
     parser.add_argument("--quiet-only", action="store_true", help="skip the busy scenario")
     args = parser.parse_args()
     azurite = None
@@ -150,7 +160,7 @@ def main() -> None:
 
         azurite = AzuriteProcess().start()
     try:
-        worker_args = ("--no-http-proxying",) if args.no_http_proxying else ()
+        worker_args = ("--http-proxying",) if args.http_proxying else ()
         for dispatch in (False,) if args.quiet_only else (False, True):
             host = DevHostProcess(args.storage, azurite.connection_string if azurite else None, dispatch=dispatch,
                                   worker_args=worker_args)

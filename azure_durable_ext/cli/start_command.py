@@ -29,7 +29,7 @@ CONFIG_ERROR_EXIT = 2
 @click.option("--no-dispatch", is_flag=True, default=False,
               help="Do not run orchestrations and activities (instances stay Pending); to measure starts alone.")
 @click.option("--worker-arg", "worker_args", multiple=True,
-              help="Extra argument for the worker process (repeatable), e.g. --worker-arg=--no-http-proxying.")
+              help="Extra argument for the worker process (repeatable), e.g. --worker-arg=--http-proxying.")
 def start(app_dir: Path, port: int, storage: str, keys_file: Path | None, no_dispatch: bool,
           worker_args: tuple[str, ...]) -> None:
     """Run the function app in APP_DIR: HTTP triggers on /api, the Durable HTTP API."""

@@ -46,7 +46,7 @@ class DevHostOptions:
     #: Run orchestrations and activities. False leaves started instances Pending (to measure
     #: the start path alone).
     dispatch: bool = True
-    #: Extra command-line arguments for the worker process (e.g. ``--no-http-proxying``).
+    #: Extra command-line arguments for the worker process (e.g. ``--http-proxying``).
     worker_args: tuple[str, ...] = ()
 
 

@@ -64,7 +64,7 @@ class GrpcWorker:
         send: Send,
         *,
         app_directory: str | Path | None = None,
-        http_proxying: bool = True,
+        http_proxying: bool = False,
         http_pairing_timeout: float | None = None,
     ) -> None:
         self._send = send

@@ -2,7 +2,7 @@
 
     python -m azure_durable_ext.functions.worker_main --host 127.0.0.1 --port 50051 \\
         --workerId W --requestId R --grpcMaxMessageLength 2147483647 [--app-dir DIR]
-        [--http-pairing-timeout SECONDS] [--no-http-proxying]
+        [--http-pairing-timeout SECONDS] [--http-proxying]
 
 The worker sends StartStream{worker_id} (with the request id the host gave), then writes
 queued messages (responses, logs) and hands every message it reads to GrpcWorker, until the
@@ -43,7 +43,10 @@ class WorkerOptions:
     request_id: str
     max_message_length: int | None = None
     app_directory: str | None = None
-    http_proxying: bool = True
+    #: Serve HTTP triggers on the worker's own HTTP server (opt-in, as in Microsoft's worker,
+    #: which proxies HTTP only for apps using its HTTP streaming extension). Off: the request
+    #: and response travel inside the invocation messages (RpcHttp), one hop less.
+    http_proxying: bool = False
     #: Seconds a forwarded HTTP request and its invocation wait for each other.
     http_pairing_timeout: float | None = None
 
@@ -165,8 +168,10 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
                         help=f"function app folder until the host names one (default: ${SCRIPT_ROOT_ENV})")
     parser.add_argument("--http-pairing-timeout", dest="http_pairing_timeout", type=float, default=None,
                         help="seconds a forwarded HTTP request and its invocation wait for each other")
+    parser.add_argument("--http-proxying", dest="http_proxying", action="store_true", default=False,
+                        help="serve HTTP triggers on the worker's own HTTP server (the HttpUri capability)")
     parser.add_argument("--no-http-proxying", dest="http_proxying", action="store_false",
-                        help="do not serve HTTP triggers through the worker's own HTTP server")
+                        help="HTTP requests and responses travel in the invocation messages (the default)")
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # hosts pass more flags than we use; they are not errors
         log.debug("ignoring worker arguments: %s", unknown)

@@ -142,8 +142,14 @@ async def test_worker_crash_is_reported_and_the_worker_restarted(dev_host: DevHo
     assert done["runtimeStatus"] == "Completed" and len(done["output"]) == 4
 
 
-async def test_in_flight_invocation_fails_clearly_when_the_worker_dies(dev_host: DevHost) -> None:
-    # An HTTP-triggered invocation without its forwarded request waits in the worker: kill it then.
+async def test_in_flight_invocation_fails_clearly_when_the_worker_dies() -> None:
+    async with running_dev_host(worker_args=("--http-proxying",)) as dev_host:
+        await _kill_the_worker_during_an_invocation(dev_host)
+
+
+async def _kill_the_worker_during_an_invocation(dev_host: DevHost) -> None:
+    # With HTTP proxying, an HTTP-triggered invocation without its forwarded request waits in
+    # the worker: kill it then.
     http_start = dev_host.functions.function("HttpStart")
     assert http_start is not None
     request = frpc.InvocationRequest(invocation_id="doomed", function_id=http_start.function_id)

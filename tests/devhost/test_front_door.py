@@ -14,10 +14,12 @@ from azure_durable_ext.devhost.function_rpc_host import WorkerUnavailableError
 TEST_APP = Path(__file__).parent / "test_app"
 
 
-async def test_route_templates_and_auth_levels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_args", [(), ("--http-proxying",)], ids=["rpc-http", "http-proxying"])
+async def test_route_templates_and_auth_levels(tmp_path: Path, worker_args: tuple[str, ...]) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"masterKey": "m", "functionKeys": {"default": "d"}}))
-    async with running_dev_host(TEST_APP, keys_file=keys) as host, aiohttp.ClientSession() as s:
+    async with running_dev_host(TEST_APP, keys_file=keys, worker_args=worker_args) as host, aiohttp.ClientSession() as s:
+        assert (host.functions.http_uri is not None) == bool(worker_args)
         base = f"{host.base_url}/api"
         async with s.get(f"{base}/slow/5") as r:  # anonymous
             assert (r.status, await r.text()) == (200, "slept 5")
@@ -35,9 +37,10 @@ async def test_route_templates_and_auth_levels(tmp_path: Path) -> None:
             assert (r.status, await r.text()) == (200, "reset")
 
 
-async def test_stop_lets_in_flight_requests_finish() -> None:
+@pytest.mark.parametrize("worker_args", [(), ("--http-proxying",)], ids=["rpc-http", "http-proxying"])
+async def test_stop_lets_in_flight_requests_finish(worker_args: tuple[str, ...]) -> None:
     async with aiohttp.ClientSession() as s:
-        async with running_dev_host(TEST_APP) as host:
+        async with running_dev_host(TEST_APP, worker_args=worker_args) as host:
             url = f"{host.base_url}/api/slow/400"
 
             async def call() -> tuple[int, str]:
@@ -52,8 +55,9 @@ async def test_stop_lets_in_flight_requests_finish() -> None:
             assert await in_flight == (200, "slept 400")
 
 
-async def test_without_worker_http_server_the_response_travels_in_the_rpc() -> None:
-    async with running_dev_host(TEST_APP, worker_args=("--no-http-proxying",)) as host, aiohttp.ClientSession() as s:
+@pytest.mark.parametrize("worker_args", [(), ("--no-http-proxying",)], ids=["default", "explicit"])
+async def test_without_worker_http_server_the_response_travels_in_the_rpc(worker_args: tuple[str, ...]) -> None:
+    async with running_dev_host(TEST_APP, worker_args=worker_args) as host, aiohttp.ClientSession() as s:
         assert host.functions.http_uri is None
         async with s.get(f"{host.base_url}/api/slow/1") as r:
             assert (r.status, await r.text()) == (200, "slept 1")

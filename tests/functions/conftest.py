@@ -50,7 +50,8 @@ async def start_worker(host: FunctionTestHost) -> AsyncIterator[WorkerStarter]:
     async def start(**overrides: Any) -> RunningWorker:
         options = WorkerOptions(**{
             "host": "127.0.0.1", "port": host.port, "worker_id": "worker-1", "request_id": "req-1",
-            "max_message_length": 64 * 1024 * 1024, "app_directory": str(SAMPLE_APP), **overrides,
+            "max_message_length": 64 * 1024 * 1024, "app_directory": str(SAMPLE_APP),
+            "http_proxying": True, **overrides,
         })
         created: list[GrpcWorker] = []
         task = asyncio.create_task(run_worker(options, on_worker=created.append))
