@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from azure_durable_ext.core.errors import ConfigurationError
-from azure_durable_ext.storage.azure.connection import DEV_ACCOUNT, parse_connection_string
+from azure_durable_ext.storage.azure.connection import DEV_ACCOUNT, PROXY_VARIABLES, client_options, parse_connection_string
 from azure_durable_ext.storage.azure.names import (
     TaskHubNames,
     escape_partition_key,
@@ -57,6 +57,18 @@ def test_development_storage_expands_to_azurite_endpoints() -> None:
     assert account.blob_endpoint == f"http://127.0.0.1:10000/{DEV_ACCOUNT}"
     assert account.queue_endpoint == f"http://127.0.0.1:10001/{DEV_ACCOUNT}"
     assert account.table_endpoint == f"http://127.0.0.1:10002/{DEV_ACCOUNT}"
+
+
+def test_sdk_clients_trust_the_environment_only_when_it_names_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a proxy, aiohttp's per-request proxy/.netrc lookup is skipped (it finds nothing).
+    account = parse_connection_string("UseDevelopmentStorage=true", "AzureWebJobsStorage")
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert client_options()["use_env_settings"] is False
+    assert account.queue_service()._config.transport._use_env_settings is False  # what aiohttp gets
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert client_options()["use_env_settings"] is True
+    assert account.table_service()._client._client._pipeline._transport._use_env_settings is True
 
 
 def test_account_key_string_builds_default_endpoints() -> None:
