@@ -5,7 +5,7 @@ this process's GIL), both bound to 127.0.0.1 on a free port. The same official
 ``durabletask`` TaskHubGrpcClient code drives both: one client per thread, 1 and 16 threads,
 a warm-up, then a fixed number of starts. Prints calls/s side by side and ours/theirs.
 
-    .venv/bin/python bench/start_throughput.py [--count 2000] [--rounds 2]
+    .venv/bin/python bench/start_throughput.py [--count 2000] [--rounds 3] [--with-dispatchers] [--floor]
 """
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
+from typing import Any
 
 from _support import SidecarProcess, announce_port, median, paired_ratios, serve_commands, serve_durabletask_testing, spread
 
 SIDES = ("ours", "theirs")
+#: Trivial StartInstance servers (answer at once, store nothing): what the gRPC stack alone
+#: costs per call on grpc.aio + our loop (ours) and on grpc's thread-pool server (theirs).
+FLOOR_SIDES = ("floor-aio", "floor-sync")
 
 
 # -- servers (run in the subprocess) -------------------------------------------------------
@@ -39,6 +44,47 @@ def serve_ours(with_dispatchers: bool) -> None:
         announce_port(await host.start())
         await asyncio.get_running_loop().run_in_executor(None, serve_commands)
         await host.stop(grace=0)
+
+    run_host_loop(run())
+
+
+class _TrivialStarts:
+    """Answers StartInstance at once: the transport floor."""
+
+    def StartInstance(self, request: Any, context: Any) -> Any:
+        from azure_durable_ext._proto import pb
+
+        return pb.CreateInstanceResponse(instanceId=request.instanceId)
+
+
+class _TrivialAsyncStarts:
+    async def StartInstance(self, request: Any, context: Any) -> Any:
+        return _TrivialStarts.StartInstance(self, request, context)  # type: ignore[arg-type]
+
+
+def serve_floor(kind: str) -> None:
+    import grpc
+
+    from azure_durable_ext.protocol.sidecar_rpc import generic_handler
+    from azure_durable_ext.sidecar.host import run_host_loop
+
+    if kind == "floor-sync":
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        server.add_generic_rpc_handlers([generic_handler(_TrivialStarts())])
+        announce_port(server.add_insecure_port("127.0.0.1:0"))
+        server.start()
+        serve_commands()
+        server.stop(0).wait()
+        return
+
+    async def run() -> None:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers([generic_handler(_TrivialAsyncStarts())])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        announce_port(port)
+        await asyncio.get_running_loop().run_in_executor(None, serve_commands)
+        await server.stop(0)
 
     run_host_loop(run())
 
@@ -84,14 +130,18 @@ def run_starts(address: str, threads: int, count: int, warmup: int, cpu: "Callab
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=SIDES + FLOOR_SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=2000, help="measured starts per run")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="runs per side and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--with-dispatchers", action="store_true",
                         help="run our side as `durable-ext sidecar` does, dispatchers included")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the transport floor: trivial handlers on grpc.aio vs grpc sync")
     args = parser.parse_args()
+    if args.serve in FLOOR_SIDES:
+        return serve_floor(args.serve)
     if args.serve == "ours":
         return serve_ours(args.with_dispatchers)
     if args.serve == "theirs":
@@ -105,7 +155,8 @@ def main() -> None:
     for round_no in range(args.rounds):
         for threads in args.concurrency:
             # Alternate which side goes first so drifting machine load hits both alike.
-            for side in SIDES if round_no % 2 == 0 else SIDES[::-1]:
+            sides = SIDES + FLOOR_SIDES if args.floor else SIDES
+            for side in sides if round_no % 2 == 0 else sides[::-1]:
                 extra = ["--with-dispatchers"] if args.with_dispatchers and side == "ours" else []
                 with SidecarProcess(__file__, side, extra) as sidecar:
                     rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
@@ -117,12 +168,16 @@ def main() -> None:
           f"best run per side (calls/s), median of the per-round ratios; ours = {ours_kind} + memory")
     print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'best ratio':>11} {'median ratio':>13}"
           f" {'ratio spread':>13}   median sidecar CPU ms/start ours | theirs")
-    for threads in args.concurrency:
-        ours, theirs = rates[("ours", threads)], rates[("theirs", threads)]
-        paired = paired_ratios(ours, theirs)
-        print(f"{threads:>8} {max(ours):>8.0f} {max(theirs):>20.0f} {max(ours) / max(theirs):>11.2f}"
-              f" {median(paired):>13.2f} {spread(paired):>13}"
-              f"   {median(cpu_ms[('ours', threads)]):>10.3f} | {median(cpu_ms[('theirs', threads)]):.3f}")
+    pairs = [("ours", "theirs")] + ([("floor-aio", "floor-sync")] if args.floor else [])
+    for mine, other in pairs:
+        if mine != "ours":
+            print("transport floor (trivial handlers): grpc.aio on our loop vs grpc thread-pool server")
+        for threads in args.concurrency:
+            ours, theirs = rates[(mine, threads)], rates[(other, threads)]
+            paired = paired_ratios(ours, theirs)
+            print(f"{threads:>8} {max(ours):>8.0f} {max(theirs):>20.0f} {max(ours) / max(theirs):>11.2f}"
+                  f" {median(paired):>13.2f} {spread(paired):>13}"
+                  f"   {median(cpu_ms[(mine, threads)]):>10.3f} | {median(cpu_ms[(other, threads)]):.3f}")
 
 if __name__ == "__main__":
     main()
