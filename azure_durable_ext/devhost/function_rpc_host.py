@@ -208,14 +208,11 @@ class FunctionRpcHost:
     ) -> AsyncIterator[frpc.StreamingMessage]:
         stream = _Stream()
         reader = asyncio.create_task(self._read(stream, requests), name="function-rpc-reader")
+        # The worker's side ending ends ours too; one queue read per message, no extra task.
+        reader.add_done_callback(lambda _: stream.outbound.put_nowait(None))
         try:
             while True:
-                getter = asyncio.ensure_future(stream.outbound.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                message = getter.result()
+                message = await stream.outbound.get()
                 if message is None:
                     return
                 yield message

@@ -234,3 +234,17 @@ async def test_use_forwarded_host_builds_links_from_the_forwarded_headers(sideca
     finally:
         await forwarded.close()
         await plain.close()
+
+
+async def test_the_worker_closes_the_shared_channels_when_it_stops(sidecar: Sidecar) -> None:
+    from azure_durable_ext.functions.grpc_worker import GrpcWorker
+
+    _, seen = _app_with_starters()
+    await seen["start_async"]("Hello", client=grpc_payload(sidecar))
+    await asyncio.to_thread(seen["start_sync"], "Hello", client=grpc_payload(sidecar))
+    shared, portal = seen["async"].inner, seen["sync"].portal
+    assert SHARED_CLIENTS.count(asyncio.get_running_loop()) == 1 and not portal.closed
+    await GrpcWorker(lambda message: None).aclose()
+    assert SHARED_CLIENTS.count(asyncio.get_running_loop()) == 0 and portal.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        await shared.get_instance("any")
