@@ -14,7 +14,8 @@ after the real call:
 - ``between-history-batches``: the first table batch of a long episode is stored, the next
   not (the N-th batch submit of all checkpoints dies before it is sent);
 - ``before-row``: a checkpoint stored its history, its Instances row not;
-- ``before-delete``: a checkpoint stored its row, its consumed messages are not deleted.
+- ``before-delete``: a checkpoint stored its row, its consumed messages are not deleted;
+- ``activity-before-delete``: an activity's result is sent, its work item not deleted.
 
 For the checkpoint points the instances are created first (unarmed), then the fault is
 armed and a sidecar host runs them in process (``crash_app``). Exit code 3 means the
@@ -42,6 +43,7 @@ from crash_app import SHORT_LEASES  # noqa: E402
 from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host  # noqa: E402
 from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry  # noqa: E402
 from azure_durable_ext.storage.azure.connection import parse_connection_string  # noqa: E402
+from azure_durable_ext.storage.azure.activity_queue import ActivityQueue  # noqa: E402
 from azure_durable_ext.storage.azure.orchestration_work import OrchestrationWork  # noqa: E402
 from azure_durable_ext.storage.azure.service import AzureStorageOrchestrationService  # noqa: E402
 from azure_durable_ext.storage.azure.tracking_store import TrackingStore  # noqa: E402
@@ -53,6 +55,7 @@ POINTS: dict[str, tuple[type, str, bool]] = {
     "between-history-batches": (TrackingStore, "_submit", True),
     "before-row": (TrackingStore, "append_history", False),
     "before-delete": (OrchestrationWork, "_write_row_after_history", False),
+    "activity-before-delete": (ActivityQueue, "finish", True),
 }
 #: Locks of the dead process come back this fast (seconds), so the next host sees them soon.
 VISIBILITY_TIMEOUT = 2.0

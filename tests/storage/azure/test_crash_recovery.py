@@ -83,6 +83,8 @@ CHECKPOINT_CASES = {
     "between two history batches of one episode": ("between-history-batches", 2, [["fan-150", "fan_out", 150]]),
     "after the history, before the instance row": ("before-row", 2, SEQUENCES),
     "after the instance row, before the message deletes": ("before-delete", 2, SEQUENCES),
+    # The activity ran and its result went out; its work item comes back and runs again.
+    "after an activity's result is sent, before its work item is deleted": ("activity-before-delete", 2, SEQUENCES),
 }
 
 
