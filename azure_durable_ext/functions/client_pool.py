@@ -42,8 +42,9 @@ class SharedClients:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientKey, GrpcDurableTaskClient]]"
-        self._by_loop = weakref.WeakKeyDictionary()
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientKey, GrpcDurableTaskClient]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._portal: LoopPortal | None = None
 
     def client_for(self, data: "DurableClientBindingData", loop: asyncio.AbstractEventLoop) -> GrpcDurableTaskClient:
