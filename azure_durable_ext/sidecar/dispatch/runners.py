@@ -1,8 +1,10 @@
 """What runs an orchestration episode or an activity: the dispatchers' pluggable runners.
 
 The dispatchers ask each runner in turn ``can_run(name, version)`` and hand the work to the
-first that says yes; when none does, the work waits (it is abandoned with a short delay and
-offered again). Three runners exist:
+first that says yes; when none does, the work waits, parked, until one can. A runner may
+also define ``can_run_any() -> bool``: while every runner says False there (no worker
+connected), dispatchers leave new work in storage and sweep it up only periodically or when
+runners change. Three runners exist:
 
 1. In process (``in_process.py``): the app's ``Registry`` and the pure replay executor.
 2. GetWorkItems workers (``work_item_streams.py``): workers connected to the sidecar, such

@@ -198,6 +198,10 @@ class WorkItemStreams:
     def can_run(self, kind: Kind, name: str, version: str | None) -> bool:
         return any(c.accepts(kind, name, version) for c in self._connections)
 
+    @property
+    def any_connected(self) -> bool:
+        return any(not c.closed for c in self._connections)
+
     async def _choose(
         self, kind: Kind, name: str, version: str | None, instance_id: str | None = None
     ) -> WorkerConnection | None:
@@ -311,6 +315,9 @@ class WorkerOrchestrationRunner:
     def can_run(self, name: str, version: str | None) -> bool:
         return self.streams.can_run("orchestration", name, version)
 
+    def can_run_any(self) -> bool:
+        return self.streams.any_connected
+
     async def run(self, request: pb.OrchestratorRequest) -> RunnerOutcome:
         started = find_execution_started(request.pastEvents) or find_execution_started(request.newEvents)
         name = started.name if started is not None else ""
@@ -326,6 +333,9 @@ class WorkerActivityRunner:
 
     def can_run(self, name: str, version: str | None) -> bool:
         return self.streams.can_run("activity", name, version)
+
+    def can_run_any(self) -> bool:
+        return self.streams.any_connected
 
     async def run(self, request: pb.ActivityRequest) -> ActivityOutcome:
         return await self.streams.run_activity(request)

@@ -74,12 +74,26 @@ class WorkLoop(abc.ABC, Generic[W]):
                 log.info("%s dispatcher: %d in-flight items put back at stop", self.kind, len(late))
                 await asyncio.gather(*late, return_exceptions=True)
 
+    def accepting(self) -> bool:
+        """Whether fetched work could run now; while it could not, the fetcher only sweeps
+        storage now and then (see ``until_accepting``)."""
+        return True
+
+    async def until_accepting(self) -> None:
+        """Return when work may run again or the next periodic sweep is due."""
+
     async def _fetch_loop(self) -> None:
         backoff = 0.05
+        sweeping = False
         while not self._stopping:
+            if not sweeping and not self.accepting():
+                # Nothing could run what comes in: instead of one wake-up per new item,
+                # take everything queued in one sweep when runners change or periodically.
+                await self.until_accepting()
+                sweeping = True
             await self._slots.acquire()
             try:
-                item = await self.fetch(self.poll_timeout)
+                item = await self.fetch(0.0 if sweeping else self.poll_timeout)
             except asyncio.CancelledError:
                 self._slots.release()
                 raise
@@ -92,6 +106,7 @@ class WorkLoop(abc.ABC, Generic[W]):
             backoff = 0.05
             if item is None:
                 self._slots.release()
+                sweeping = False
                 continue
             self._spawn(item)
 
@@ -112,6 +127,10 @@ class WorkLoop(abc.ABC, Generic[W]):
             raise
         except Exception:
             log.exception("%s dispatcher: processing an item failed", self.kind)
+
+
+def _always() -> bool:
+    return True
 
 
 @dataclass(slots=True)
@@ -164,6 +183,7 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
         self._parked: dict[int, _Parked[W]] = {}
         self._park_keys = itertools.count(1)
         self._runners_changed = asyncio.Event()
+        self._fetch_wake = asyncio.Event()
         self._parking: asyncio.Task[None] | None = None
 
     def runner_for(self, name: str, version: str | None) -> R | None:
@@ -192,6 +212,20 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
     def runners_changed(self) -> None:
         """Runners may take other work now (a worker connected): look at parked work."""
         self._runners_changed.set()
+        self._fetch_wake.set()
+
+    def accepting(self) -> bool:
+        """False when no runner can run anything at all (no worker connected, no app in
+        process): new work then waits in storage for a sweep instead of being fetched one
+        item at a time."""
+        return any(getattr(runner, "can_run_any", _always)() for runner in self.runners)
+
+    async def until_accepting(self) -> None:
+        try:
+            await asyncio.wait_for(self._fetch_wake.wait(), self.park_recheck)
+        except asyncio.TimeoutError:
+            pass  # the periodic sweep: work that needs no runner (a terminate) still goes on
+        self._fetch_wake.clear()
 
     async def _parking_loop(self) -> None:
         while self._parked and not self._stopping:

@@ -95,12 +95,22 @@ async def test_no_worker_means_parked_without_storage_churn(rig: Rig) -> None:
     assert rig.dispatchers.orchestrations.parked == 1
 
 
+async def test_without_any_worker_new_work_waits_in_storage_until_one_connects(rig: Rig) -> None:
+    rig.dispatchers.orchestrations.park_recheck = NEVER  # no periodic sweep
+    await rig.start("i1")
+    await asyncio.sleep(0.3)
+    assert rig.service.locks == 0  # nothing could run it: not even fetched
+    worker = rig.worker()
+    assert (await worker.next_item()).orchestratorRequest.instanceId == "i1"
+
+
 async def test_parked_work_goes_to_a_worker_as_soon_as_it_connects(rig: Rig) -> None:
-    # No periodic check: only the worker's arrival can wake the parked work.
-    rig.dispatchers.orchestrations.park_recheck = NEVER
+    rig.dispatchers.orchestrations.park_recheck = 0.01
     await rig.start("i1")
     await rig.start("i2")
     await until(lambda: rig.dispatchers.orchestrations.parked == 2)
+    # No periodic check any more: only the worker's arrival can wake the parked work.
+    rig.dispatchers.orchestrations.park_recheck = NEVER
     worker = rig.worker()
     ids = {(await worker.next_item()).orchestratorRequest.instanceId for _ in range(2)}
     assert ids == {"i1", "i2"}
@@ -109,9 +119,10 @@ async def test_parked_work_goes_to_a_worker_as_soon_as_it_connects(rig: Rig) -> 
 
 
 async def test_worker_whose_filters_do_not_match_leaves_work_parked(rig: Rig) -> None:
-    rig.dispatchers.orchestrations.park_recheck = NEVER
+    rig.dispatchers.orchestrations.park_recheck = 0.01
     await rig.start("i1")
     await until(lambda: rig.dispatchers.orchestrations.parked == 1)
+    rig.dispatchers.orchestrations.park_recheck = NEVER
     other = rig.worker(workItemFilters=pb.WorkItemFilters(orchestrations=[pb.OrchestrationFilter(name="Other")]))
     assert await other.nothing_for(0.3)
     assert rig.dispatchers.orchestrations.parked == 1
@@ -146,6 +157,7 @@ async def test_parked_work_goes_back_to_storage_after_the_park_limit(rig: Rig) -
 
 
 async def test_parked_work_goes_back_to_storage_at_stop(rig: Rig) -> None:
+    rig.dispatchers.orchestrations.park_recheck = 0.01
     await rig.start("i1")
     await until(lambda: rig.dispatchers.orchestrations.parked == 1)
     await rig.dispatchers.stop()
