@@ -86,7 +86,7 @@ def _state_response(state: InstanceState | None, include_payloads: bool) -> pb.G
 
 
 class ClientRpcs:
-    """Servicer for the client RPCs; register with ``protocol.sidecar_rpc.generic_handler``."""
+    """Servicer for the client RPCs; register with ``protocol.sidecar_rpc.register_servicers``."""
 
     def __init__(self, hubs: TaskHubRegistry) -> None:
         self.hubs = hubs

@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from ..protocol.sidecar_rpc import generic_handler
+from ..protocol.sidecar_rpc import register_servicers
 from .client_rpcs import ClientRpcs
 from .hub import TaskHubRegistry
 
@@ -20,7 +20,7 @@ class LocalGrpcListener:
     """Serves TaskHubSidecarService on 127.0.0.1 (never another interface).
 
     The client RPCs come from ClientRpcs; ``extra_servicers`` add more RPCs of the same
-    service (the worker RPCs), each registered through ``generic_handler``. Message size
+    service (the worker RPCs), all registered through ``register_servicers``. Message size
     limits both ways are ``max_message_size`` (maxGrpcMessageSizeInBytes): gRPC itself
     refuses a bigger request with RESOURCE_EXHAUSTED and a message naming the limit.
     """
@@ -60,9 +60,7 @@ class LocalGrpcListener:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        server.add_generic_rpc_handlers(
-            [generic_handler(self.client_rpcs), *(generic_handler(s) for s in self.extra_servicers)]
-        )
+        register_servicers(server, [self.client_rpcs, *self.extra_servicers])
         try:
             port = server.add_insecure_port(f"{LOOPBACK}:{self.requested_port}")
         except RuntimeError as exc:  # grpc reports bind failures this way

@@ -1,12 +1,19 @@
 """episode_input.plan_episode: which messages an episode sees (pure rules)."""
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 
 from azure_durable_ext._proto import pb
 from azure_durable_ext.core.model import InstanceState, TaskMessage
 from azure_durable_ext.core.status import OrchestrationStatus
-from azure_durable_ext.sidecar.dispatch.episode_input import PlanKind, plan_episode, rewind_history
+from azure_durable_ext.sidecar.dispatch.episode_input import (
+    PlanKind,
+    _awaiting_results,
+    _awaiting_wanted,
+    plan_episode,
+    rewind_history,
+)
 from azure_durable_ext.storage.service import OrchestrationWorkItem
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -158,3 +165,51 @@ def test_rewind_removes_the_failure_and_rewinds_failed_children() -> None:
 def test_rewind_of_a_running_instance_is_dropped() -> None:
     plan = plan_episode(item(state(OrchestrationStatus.RUNNING), RUNNING_HISTORY, msg(event("executionRewound"), None)), NOW)
     assert plan.kind is PlanKind.DISCARD
+
+
+def _valid_history(rng: random.Random) -> tuple[list[pb.HistoryEvent], list[tuple[str, int]]]:
+    """A history as the dispatcher records it: actions scheduled in episodes, answered
+    later in any order, some retried under the same id after a failure; plus the keys of
+    every action ever scheduled."""
+    history = [event("orchestratorStarted"), start_event()]
+    open_tasks: list[tuple[str, int]] = []
+    keys: list[tuple[str, int]] = []
+    next_id = 0
+    for _ in range(rng.randint(1, 25)):
+        for _ in range(rng.randint(0, 4)):  # this episode's new actions
+            kind = rng.choice(["taskScheduled", "timerCreated", "subOrchestrationInstanceCreated"])
+            history.append(event(kind, next_id))
+            key = ("timer" if kind == "timerCreated" else "task", next_id)
+            open_tasks.append(key)
+            keys.append(key)
+            next_id += 1
+        rng.shuffle(open_tasks)
+        history.append(event("orchestratorStarted"))
+        for _ in range(rng.randint(0, len(open_tasks))):  # results arriving
+            kind, action_id = open_tasks.pop()
+            if kind == "timer":
+                history.append(event("timerFired", timerId=action_id))
+            elif rng.random() < 0.2:  # failed, retried under the same id
+                history.append(event("taskFailed", taskScheduledId=action_id))
+                history.append(event("taskScheduled", action_id))
+                open_tasks.append((kind, action_id))
+            else:
+                history.append(event(rng.choice(["taskCompleted", "subOrchestrationInstanceCompleted"]), taskScheduledId=action_id))
+    return history, keys
+
+
+def test_the_results_awaited_are_read_from_the_history_end_as_a_full_count_would() -> None:
+    # The backward scan must agree with counting the whole history, for every key that
+    # was ever scheduled (answered or not) and for keys never scheduled.
+    rng = random.Random(7)
+    checked = 0
+    for _ in range(300):
+        history, keys = _valid_history(rng)
+        full = _awaiting_results(history)
+        stray = {("task", 10_000), ("timer", 10_001)}
+        for size in (1, 2, 5):
+            wanted = set(rng.sample(keys, min(size, len(keys)))) | set(rng.sample(sorted(stray), 1))
+            fast = _awaiting_wanted(history, wanted)
+            assert {k: fast[k] for k in wanted} == {k: full[k] for k in wanted}, (history, wanted)
+            checked += len(wanted)
+    assert checked > 1000
