@@ -92,6 +92,9 @@ class OrchestrationWork:
                 (state, etag), snapshot = await asyncio.gather(
                     self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
                 )
+                # Before anything else: the messages that would otherwise rewrite the row are
+                # duplicates of the history now, and whatever runs next must see the real state.
+                state, etag = await self._repair_row_if_behind(instance_id, state, etag, snapshot)
                 selection = select_messages(messages, state, snapshot.execution_id, snapshot.events, snapshot.refused)
             for message, reason in selection.dropped:
                 log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
@@ -100,7 +103,6 @@ class OrchestrationWork:
                 log.info("deferring start message %s for %r: %s", message.message_id, instance_id, reason)
                 await self._defer(message)
             if not selection.runnable:
-                await self._repair_row_if_behind(instance_id, state, etag, snapshot)
                 return None
         lock = OrchestrationLock(selection.runnable, etag, snapshot, selection.new_execution)
         self._locks[instance_id] = lock
@@ -121,18 +123,22 @@ class OrchestrationWork:
 
     async def _repair_row_if_behind(
         self, instance_id: str, state: InstanceState | None, etag: str | None, snapshot: HistorySnapshot
-    ) -> None:
-        """A checkpoint stored its history but died before the row: bring the row up to date."""
+    ) -> tuple[InstanceState | None, str | None]:
+        """A checkpoint stored its history but not the row (it died, or storage failed in
+        between): bring the row up to date. Returns the row (and ETag) the episode goes on with."""
         if state is None or not row_behind_history(state, snapshot.execution_id, snapshot.events):
-            return
+            return state, etag
         repaired = state_from_history(state, snapshot.events, self._clock.now())
         try:
-            await self._tracking.write_instance(repaired, etag)
+            new_etag = await self._tracking.write_instance(repaired, etag)
         except ConcurrencyConflictError:
+            # Someone wrote the row meanwhile; the episode's own ETag-guarded write will
+            # conflict too, and its messages come back to a fresh read.
             log.info("instance %r: row changed while being repaired; leaving the newer row", instance_id)
-            return
+            return state, etag
         log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
         self._notify(instance_id, repaired)
+        return repaired, new_etag
 
     def _held(self, item: OrchestrationWorkItem) -> OrchestrationLock:
         lock = item.lock

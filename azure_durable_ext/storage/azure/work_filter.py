@@ -150,14 +150,18 @@ def select_messages(
 
 
 def row_behind_history(state: InstanceState | None, history_execution: str | None, history: list[pb.HistoryEvent]) -> bool:
-    """True when a checkpoint stored the history but not the row (crash or lost race between
-    the two writes): the row still says Pending for an execution the history has started."""
-    return (
-        state is not None
-        and state.status is OrchestrationStatus.PENDING
-        and history_execution == state.execution_id
-        and any(e.HasField("executionStarted") for e in history)
-    )
+    """True when a checkpoint stored the history but not the row (a crash, a storage outage or
+    a lost race between the two writes), for the execution the row names: the row still says
+    Pending although the history has started it, or not finished although the history has.
+
+    The second case matters most: the redelivered messages of that last episode are then
+    duplicates of the history, so no episode would ever run to write the row again.
+    """
+    if state is None or history_execution != state.execution_id:
+        return False
+    if state.status is OrchestrationStatus.PENDING and any(e.HasField("executionStarted") for e in history):
+        return True
+    return not state.status.is_terminal and any(e.HasField("executionCompleted") for e in history)
 
 
 def state_from_history(state: InstanceState, history: list[pb.HistoryEvent], now: datetime) -> InstanceState:

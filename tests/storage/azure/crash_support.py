@@ -63,8 +63,64 @@ async def running_host(hub: TaskHub, *, in_process: bool = True) -> AsyncIterato
 
 async def wait_finished(hub: TaskHub, instance_id: str, timeout: float = 90.0) -> Any:
     state = await hub.service.wait_for_instance(instance_id, lambda s: s.status.is_terminal, timeout)
-    assert state is not None, f"{instance_id} did not finish within {timeout} s"
+    if state is None:
+        raise AssertionError(f"{instance_id} did not finish within {timeout} s\n{await describe_instance(hub, instance_id)}")
     return state
+
+
+async def describe_instance(hub: TaskHub, instance_id: str) -> str:
+    """What storage and this process know about ``instance_id`` (for a failure message):
+    its row, its history, its visible queue messages, and the service's in-memory state."""
+    service = hub.service
+    assert isinstance(service, AzureStorageOrchestrationService)
+    lines: list[str] = []
+
+    async def section(title: str, read: Any) -> None:
+        try:
+            lines.append(f"{title}: {await read()}")
+        except Exception as exc:  # a diagnostic must not hide the failure it describes
+            lines.append(f"{title}: <{type(exc).__name__}: {exc}>")
+
+    parts = service._hub
+    partition = service.names.partition_of(instance_id)
+
+    async def row() -> str:
+        state, etag = await parts.tracking.fetch_instance(instance_id, include_payloads=False)
+        if state is None:
+            return "none"
+        return f"{state.status.name} execution={state.execution_id} generation={state.generation} etag={etag}"
+
+    async def history() -> str:
+        snapshot = await parts.tracking.load_history(instance_id)
+        events = [f"{e.eventId}:{e.WhichOneof('eventType')}" for e in snapshot.events]
+        return (f"execution={snapshot.execution_id} sentinel={snapshot.sentinel_etag} "
+                f"stale={snapshot.stale_keys} refused={sorted(snapshot.refused)} events={events}")
+
+    async def visible(client: Any) -> str:
+        props = await client.get_queue_properties()
+        mine = []
+        for m in await client.peek_messages(max_messages=32):
+            content = m.content if isinstance(m.content, str) else bytes(m.content).decode("utf-8", "replace")
+            if json.dumps(instance_id) in content:
+                mine.append(f"{m.id} dequeued={m.dequeue_count} {content[:160]}")
+        return f"~{props.approximate_message_count} messages in all; peeked for this instance: {mine}"
+
+    await section("instance row", row)
+    await section("history", history)
+    await section(f"control queue {partition} (visible only)", lambda: visible(parts.resources.control_queues[partition]))
+    await section("work-item queue (visible only)", lambda: visible(parts.resources.work_items))
+    sessions = service._sessions
+    poller = service._pollers.get(partition)
+    manager = service.partition_manager
+    lines.append(
+        f"in memory: buffered={[m.message_id for m in sessions._pending.get(instance_id, {}).values()]} "
+        f"ready={instance_id in sessions._queued} locked={sessions.is_locked(instance_id)} "
+        f"work lock={instance_id in parts.work._locks} cached={instance_id in parts.work.cache._entries} "
+        f"owned={sorted(service.owned_partitions)} "
+        f"poller={'none' if poller is None else ('running' if poller._task and not poller._task.done() else poller._task)} "
+        f"manager={'none' if manager is None else f'running={manager.running} owned={sorted(manager.owned)}'}"
+    )
+    return "\n".join(lines)
 
 
 async def assert_ran_once(hub: TaskHub, instance_id: str, name: str, input_value: Any) -> list[pb.HistoryEvent]:

@@ -10,6 +10,10 @@ promises the instance does not vanish: the orphan start message runs as the inst
 (``work_filter``: a start with no instance row runs). A client that saw the start fail may
 retry it with the same instance id: the retry's start wins and the orphan is dropped as
 superseded, so the instance runs once, with the retry's input.
+
+A storage error between two writes of a checkpoint (the host living on, as in an outage)
+must leave no instance behind either: the last checkpoint's row write failing after its
+history was stored is repaired from the history.
 """
 from __future__ import annotations
 
@@ -17,10 +21,14 @@ import json
 import uuid
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from azure.storage.queue.aio import QueueClient
 from crash_support import assert_ran_once, run_dying_child, running_host, task_hub
 
+from azure_durable_ext.core.model import InstanceState
+from azure_durable_ext.core.status import OrchestrationStatus
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
+from azure_durable_ext.storage.azure.tracking_store import TrackingStore
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,6 +90,8 @@ CHECKPOINT_CASES = {
     # 150 activities in one episode: its history spans two table batches; the second dies.
     "between two history batches of one episode": ("between-history-batches", 2, [["fan-150", "fan_out", 150]]),
     "after the history, before the instance row": ("before-row", 2, SEQUENCES),
+    # One instance's 4th (last) checkpoint: its history says Completed, its row still Running.
+    "after the last history batch, before the instance row": ("before-row", 4, [["seq-last", "hello_sequence", None]]),
     "after the instance row, before the message deletes": ("before-delete", 2, SEQUENCES),
     # The activity ran and its result went out; its work item comes back and runs again.
     "after an activity's result is sent, before its work item is deleted": ("activity-before-delete", 2, SEQUENCES),
@@ -100,6 +110,34 @@ async def test_a_host_killed_mid_checkpoint_leaves_work_a_new_host_finishes_once
         async with running_host(hub):
             for instance_id, name, value in instances:
                 await assert_ran_once(hub, instance_id, name, value)
+    finally:
+        await hub.service.delete_task_hub()
+        await hub.service.stop()
+
+
+# -- (c) a storage error mid-checkpoint, the host living on -------------------------------------
+async def test_a_row_write_failing_after_the_last_history_batch_is_repaired_by_the_same_host(
+    azurite: AzuriteProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Azurite-restart failure, made deterministic: the last checkpoint stores the history
+    (executionCompleted), then storage fails on the row write. The episode's messages come
+    back as duplicates of the history; the row must still end Completed."""
+    failed: list[OrchestrationStatus] = []
+    write_instance = TrackingStore.write_instance
+
+    async def failing_once(self: TrackingStore, state: InstanceState, etag: str | None) -> str | None:
+        if state.status.is_terminal and not failed:
+            failed.append(state.status)
+            raise ServiceRequestError("injected: storage unreachable on the row write")
+        return await write_instance(self, state, etag)
+
+    monkeypatch.setattr(TrackingStore, "write_instance", failing_once)
+    hub = task_hub(azurite, _hub_name(), control_queue_visibility_timeout=2.0)
+    try:
+        async with running_host(hub):
+            await hub.durable.start_new("hello_sequence", "row-lost")
+            await assert_ran_once(hub, "row-lost", "hello_sequence", None)
+        assert failed == [OrchestrationStatus.COMPLETED]  # the fault did hit the last checkpoint
     finally:
         await hub.service.delete_task_hub()
         await hub.service.stop()

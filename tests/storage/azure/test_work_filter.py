@@ -97,6 +97,24 @@ def test_a_row_behind_its_history_is_repaired_from_it() -> None:
     assert failed.status is OrchestrationStatus.FAILED and failed.failure is not None and failed.failure.error_type == "E"
 
 
+def test_an_unfinished_row_behind_a_finished_history_is_repaired_from_it() -> None:
+    # The last checkpoint stored executionCompleted, its row write failed: the row still says
+    # Running, and the redelivered last result is a duplicate of the history.
+    message = start_message("i")
+    execution = message.execution_id or ""
+    running = _row(execution, OrchestrationStatus.RUNNING, -5)
+    history = [orchestrator_started(), message.event, task_completed(1)]
+    assert not row_behind_history(running, execution, history)  # nothing to tell from an unfinished history
+    finished = [*history, completed_event('"r"')]
+    assert row_behind_history(running, execution, finished)
+    assert row_behind_history(_row(execution, OrchestrationStatus.SUSPENDED, -5), execution, finished)
+    assert not row_behind_history(_row(execution, OrchestrationStatus.COMPLETED, -5), execution, finished)
+    assert not row_behind_history(running, "another execution", finished)
+    repaired = state_from_history(running, finished, now())
+    assert repaired.status is OrchestrationStatus.COMPLETED and repaired.output == '"r"'
+    assert repaired.execution_id == execution and repaired.created_at == running.created_at
+
+
 def test_a_retried_task_accepts_one_result_per_scheduling() -> None:
     from helpers import task_scheduled
 
