@@ -2,6 +2,8 @@
 
 Unreadable messages and messages dequeued too often go to the poison handler instead of
 the sessions; messages not yet due (hidden beyond the queue's 7-day cap) are hidden again.
+A poller receives nothing until something has asked the sessions for work (a dispatcher's
+first ``lock_next_orchestration``): a process that runs no orchestrations leaves them queued.
 """
 from __future__ import annotations
 
@@ -68,6 +70,9 @@ class ControlQueue:
             self._closing = False
 
     async def _run(self) -> None:
+        # Nothing has asked for orchestration work yet: the messages stay in storage, where
+        # another process may run them (and none is held invisible by one that will not).
+        await self._sessions.consumed.wait()
         while not self._closing:
             if self._sessions.pending_count >= self._options.control_queue_buffer_threshold:
                 # Enough buffered work: let the dispatchers catch up before receiving more.

@@ -21,7 +21,8 @@ enqueues (``polling``). ``abandon_*`` with ``delay=0`` makes the work visible at
 ``abandon_backoff(dequeue_count)`` for DurableTask.AzureStorage's min(2^n, 600) s. Abandons
 are deliberate and recorded in the message, so they never make it poison.
 
-This process polls the control queues of ``owned_partitions``: all of them until ``start``,
+This process polls the control queues of ``owned_partitions`` (once it has asked for
+orchestration work: until then the messages stay in storage): all of them until ``start``,
 which (with ``useTablePartitionManagement``, the default) starts a ``TablePartitionManager``
 that decides through :meth:`set_owned_partitions` and :meth:`drain_partition`, so several
 processes share the hub; ``stop`` hands its partitions over.

@@ -2,6 +2,8 @@
 
 One work item per instance at a time: messages that arrive while an instance is locked
 wait here (still invisible on the queue) and make it ready again when the lock is released.
+The pollers fill the table only once something has taken work from it (``consumed``): a
+process that never runs orchestrations (a client-only host) leaves the messages in storage.
 """
 from __future__ import annotations
 
@@ -21,17 +23,24 @@ class SessionTable:
         self._signal = asyncio.Event()
         self._queued: set[str] = set()
         self._locked: set[str] = set()
+        self._count = 0
+        #: Set by the first ``take``: from then on the pollers receive.
+        self.consumed = asyncio.Event()
 
     @property
     def pending_count(self) -> int:
-        return sum(len(m) for m in self._pending.values())
+        """Buffered messages (kept as a running count: the pollers ask on every wake-up)."""
+        return self._count
 
     def is_locked(self, instance_id: str) -> bool:
         return instance_id in self._locked
 
     def add(self, instance_id: str, message: ReceivedMessage) -> None:
         """Buffer a message; a re-received copy (same id) replaces the older receipt."""
-        self._pending.setdefault(instance_id, {})[message.message_id] = message
+        messages = self._pending.setdefault(instance_id, {})
+        if message.message_id not in messages:
+            self._count += 1
+        messages[message.message_id] = message
         self._mark_ready(instance_id)
 
     def _mark_ready(self, instance_id: str) -> None:
@@ -42,6 +51,7 @@ class SessionTable:
 
     async def take(self, timeout: float) -> tuple[str, list[ReceivedMessage]] | None:
         """Lock the next ready instance and take its buffered messages; None on timeout."""
+        self.consumed.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -49,6 +59,8 @@ class SessionTable:
                 instance_id = self._ready.popleft()
                 self._queued.discard(instance_id)
                 messages = self._pending.pop(instance_id, None)
+                if messages:
+                    self._count -= len(messages)
                 if messages and instance_id not in self._locked:
                     self._locked.add(instance_id)
                     return instance_id, list(messages.values())
@@ -71,6 +83,7 @@ class SessionTable:
         """Forget every buffered message (stopping); they reappear after their visibility timeout."""
         dropped = [m for msgs in self._pending.values() for m in msgs.values()]
         self._pending.clear()
+        self._count = 0
         self._queued.clear()
         self._ready.clear()
         return dropped
@@ -82,6 +95,7 @@ class SessionTable:
         for instance_id in [i for i in self._pending if belongs(i)]:
             dropped.extend(self._pending.pop(instance_id).values())
             self._queued.discard(instance_id)
+        self._count -= len(dropped)
         if dropped:
             self._ready = deque(i for i in self._ready if not belongs(i))
         return dropped

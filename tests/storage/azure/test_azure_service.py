@@ -275,6 +275,24 @@ async def test_a_new_instance_costs_one_send_and_one_insert(azure_service: Azure
     assert _without_polls(azure_service) == {"queue.send": 1, "table.insert": 1}
 
 
+async def test_pollers_leave_starts_in_storage_until_work_is_asked_for(azurite: AzuriteProcess) -> None:
+    async with azure_hub(azurite, use_table_partition_management=False) as service:
+        await service.start()
+        start = start_message("waits")
+        await service.create_instance(start, RUNNING_STATES)
+        queue = service._hub.resources.control_queues[service.names.partition_of("waits")]
+        await asyncio.sleep(0.5)  # pollers that received at once would have taken it by now
+        visible = [m async for m in queue.receive_messages(max_messages=32, visibility_timeout=1)]
+        assert [json.loads(m.content)["TaskMessage"]["OrchestrationInstance"]["ExecutionId"] for m in visible] == [
+            start.execution_id
+        ], "a process that never asked for orchestration work leaves the start visible in its queue"
+        assert "queue.receive" not in service.counter.snapshot()
+        await asyncio.sleep(1.1)  # our peek's visibility timeout
+        item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+        assert item is not None and [m.execution_id for m in item.new_messages] == [start.execution_id]
+        await service.complete_orchestration(item, episode(item))
+
+
 async def test_a_refused_start_leaves_no_message_behind(azure_service: AzureStorageOrchestrationService) -> None:
     first = start_message("once")
     await azure_service.create_instance(first, RUNNING_STATES)
