@@ -15,8 +15,19 @@ from .start_command import start
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Durable Functions tooling: a local sidecar, starters and checks."""
+    configure_logging(verbose)
+
+
+#: The Azure SDK logs every storage request and response (headers included) at INFO:
+#: four records and ~2 KB per started instance, about a tenth of the sidecar's CPU per start.
+AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def configure_logging(verbose: int) -> None:
+    """-v: our INFO records (the SDK's per-request records only from -vv on); -vv: DEBUG."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(AZURE_HTTP_LOGGER).setLevel(logging.WARNING if verbose < 2 else logging.NOTSET)
 
 
 main.add_command(sidecar)
