@@ -5,7 +5,8 @@ sidecar runs in a subprocess of this script (the Azure Storage provider, the ope
 counter in ``service.counter``); gRPC clients in this process drive it.
 
 (a) StartInstance/s with 16 concurrent callers through our sidecar (listener only: nothing
-    consumes the starts), twice: the official ``durabletask`` client in 16 threads (one
+    consumes the starts, so its control-queue pollers, which wait for a first request for
+    orchestration work, receive nothing), twice: the official ``durabletask`` client in 16 threads (one
     client each), and our async GrpcDurableTaskClient in 16 coroutines (one channel, the
     raw baseline's shape); against a raw baseline measured in the same round, just before
     and just after ours (averaged): the storage operations one start needs, one queue send
@@ -462,7 +463,7 @@ def report_starts(
     print(f"\n(b) storage transactions per start: ours {total:.2f} ({per_unit(ops, n)})")
     print(f"    DurableTask.AzureStorage: {dtfx} = " + " + ".join(f"{what} {k}" for what, k in DTFX_START))
     print(f"    ratio ours/DTFx {total / dtfx:.2f} (goal: fewer); meanwhile in the background per start: "
-          f"queue.receive {received / n:.3f} (pollers buffering the starts), {per_unit(background, n)}")
+          f"queue.receive {received / n:.3f} (pollers; none without dispatchers), {per_unit(background, n)}")
 
 
 def report_orchestrations(runs: list[tuple[dict[str, int], float]], count: int) -> None:
