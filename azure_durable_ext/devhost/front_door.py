@@ -28,6 +28,7 @@ from .function_rpc_host import FunctionRpcHost, WorkerUnavailableError
 from .http_errors import durable_errors, error_response
 from .keys import KeyStore, presented_key
 from .loaded_functions import DURABLE_CLIENT
+from .log_lines import log_line
 from .management_api import ManagementApi
 from .routes import ROUTE_PREFIX, HttpRoute, RouteTable, prefixed_path
 
@@ -121,16 +122,21 @@ class FrontDoor:
         invocation_id = str(uuid.uuid4())
         invocation = self._invocation(request, route, params, body, invocation_id)
         name = route.function.name
-        log.info("Executing 'Functions.%s' (%s %s, Id=%s)", name, request.method, request.path, invocation_id)
+        log_line(log, logging.INFO, "Executing 'Functions.%s' (%s %s, Id=%s)",
+                 (name, request.method, request.path, invocation_id))
         started = time.perf_counter()
+        # "Executed" is written in a callback, i.e. once the HTTP answer is out (aiohttp
+        # writes it in the same step as this handler returns), not while the caller waits.
+        loop = asyncio.get_running_loop()
         try:
             response = await self._run(request, invocation, body)
         except WorkerUnavailableError as exc:
-            log.error("Executed 'Functions.%s' (Failed, Id=%s): %s", name, invocation_id, exc)
+            loop.call_soon(log_line, log, logging.ERROR, "Executed 'Functions.%s' (Failed, Id=%s): %s",
+                           (name, invocation_id, exc))
             return error_response(503, "WorkerUnavailable", str(exc))
-        log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)", name,
-                 "Succeeded" if response.status < 500 else "Failed", invocation_id,
-                 (time.perf_counter() - started) * 1000)
+        loop.call_soon(log_line, log, logging.INFO, "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)", (
+            name, "Succeeded" if response.status < 500 else "Failed", invocation_id,
+            (time.perf_counter() - started) * 1000))
         return response
 
     def _invocation(

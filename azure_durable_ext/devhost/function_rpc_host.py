@@ -24,6 +24,7 @@ import grpc
 from ..core.errors import ConfigurationError, StorageUnavailableError
 from ..protocol.function_rpc import content_kind, frpc, generic_handler, message_size_options
 from .loaded_functions import FunctionTable, LoadedFunction
+from .log_lines import log_line
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("azure_durable_ext.devhost.worker")
@@ -245,8 +246,10 @@ class FunctionRpcHost:
 
     def _log(self, record: frpc.RpcLog) -> None:
         level = _LOG_LEVELS.get(record.level, logging.INFO)
-        prefix = f"[{record.invocation_id[:8]}] " if record.invocation_id else ""
-        worker_log.log(level, "%s%s", prefix, record.message)
+        if record.invocation_id:
+            log_line(worker_log, level, "[%s] %s", (record.invocation_id[:8], record.message))
+        else:
+            log_line(worker_log, level, "%s", (record.message,))
 
     async def _initialize(self, stream: _Stream) -> None:
         timeout = self.handshake_timeout
@@ -287,15 +290,21 @@ class FunctionRpcHost:
         stream = self._stream
         if stream is None:
             raise WorkerUnavailableError("the language worker is not connected")
-        future: asyncio.Future[frpc.InvocationResponse] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[frpc.InvocationResponse] = loop.create_future()
         self._invocations[request.invocation_id] = future
         stream.send(invocation_request=request)
+        # A timer on the future itself rather than wait_for, which adds a future, a callback
+        # and a loop turn to every invocation.
+        timer = loop.call_later(timeout, _expire, future) if timeout is not None else None
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await future
         except asyncio.TimeoutError:
             self.cancel(request.invocation_id)
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             self._invocations.pop(request.invocation_id, None)
 
     def cancel(self, invocation_id: str) -> None:
@@ -315,6 +324,11 @@ class FunctionRpcHost:
 
     def function(self, name: str) -> LoadedFunction | None:
         return self.functions.by_name.get(name.casefold())
+
+
+def _expire(future: "asyncio.Future[frpc.InvocationResponse]") -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
 
 
 def _check(result: frpc.StatusResult, what: str) -> None:

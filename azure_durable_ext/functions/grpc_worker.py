@@ -24,6 +24,7 @@ from .http_coordinator import HttpCoordinator
 from .http_server import WorkerHttpServer
 from .invocation_handler import InvocationHandler, rpc_exception
 from .middleware import HttpProxyingMiddleware, Middleware, OutputBindingsMiddleware, build_pipeline
+from .rpc_logging import HeldInvocationLogs
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class GrpcWorker:
 
     ``app_directory`` is the default function app folder (the host's requests may name
     another); ``http_proxying`` starts the worker's own HTTP server and reports its URL as
-    the ``HttpUri`` capability.
+    the ``HttpUri`` capability; ``held_logs`` holds an invocation's log records until its
+    response is queued.
     """
 
     def __init__(
@@ -66,8 +68,10 @@ class GrpcWorker:
         app_directory: str | Path | None = None,
         http_proxying: bool = False,
         http_pairing_timeout: float | None = None,
+        held_logs: HeldInvocationLogs | None = None,
     ) -> None:
         self._send = send
+        self.held_logs = held_logs
         self.app_directory = str(app_directory) if app_directory is not None else None
         self.coordinator = HttpCoordinator() if http_pairing_timeout is None else HttpCoordinator(
             pairing_timeout=http_pairing_timeout
@@ -111,16 +115,24 @@ class GrpcWorker:
         if handler is None:
             log.warning("ignoring host message %s (request %s): no handler", kind, message.request_id)
             return
+        invocation_id = message.invocation_request.invocation_id if kind == "invocation_request" else ""
+        if invocation_id and self.held_logs is not None:
+            self.held_logs.begin(invocation_id)
         try:
-            answer = await handler(message)
-        except Exception:
-            log.exception("handling %s (request %s) failed", kind, message.request_id)
-            return
-        if answer is not None:
-            field, content = answer
-            response = frpc.StreamingMessage(request_id=message.request_id)
-            getattr(response, field).CopyFrom(content)
-            self._send(response)
+            try:
+                answer = await handler(message)
+            except Exception:
+                log.exception("handling %s (request %s) failed", kind, message.request_id)
+                return
+            if answer is not None:
+                field, content = answer
+                response = frpc.StreamingMessage(request_id=message.request_id)
+                getattr(response, field).CopyFrom(content)
+                self._send(response)
+        finally:
+            # Once the response is queued (or there is none), the held records follow it.
+            if invocation_id and self.held_logs is not None:
+                self.held_logs.end(invocation_id)
 
     async def aclose(self) -> None:
         """Cancel what still runs, stop the HTTP server, close the durable clients' shared

@@ -1,6 +1,15 @@
-"""Log records to the host as RpcLog messages, with the invocation id of the code that logged."""
+"""Log records to the host as RpcLog messages, with the invocation id of the code that logged.
+
+Records an invocation logs while it runs are held and go out right after its
+InvocationResponse (``HeldInvocationLogs``): a stream write in the middle of an invocation
+delays what the invocation does next (its durable client call shares the worker's loop and
+reaches the host behind the record, which the host then handles first), so the response
+would wait for it. An invocation still running after ``max_delay`` gets its records sent
+from then on as they come, so long-running functions still show their logs live.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -42,13 +51,62 @@ class RpcLogHandler(logging.Handler):
         try:
             scope = current_invocation.get()
             invocation_id = getattr(record, "invocation_id", None) or (scope.invocation_id if scope else "")
-            log = frpc.RpcLog(
-                invocation_id=invocation_id,
-                category=record.name,
-                level=rpc_level(record.levelno),
-                message=self.format(record),
-                log_category=frpc.RpcLog.User if invocation_id else frpc.RpcLog.System,
-            )
-            self._send(frpc.StreamingMessage(rpc_log=log))
+            message = frpc.StreamingMessage()
+            log = message.rpc_log  # filled in place: no copy into the envelope
+            log.invocation_id = invocation_id
+            log.category = record.name
+            log.level = rpc_level(record.levelno)
+            log.message = self.format(record)
+            log.log_category = frpc.RpcLog.User if invocation_id else frpc.RpcLog.System
+            self._send(message)
         except Exception:
             self.handleError(record)
+
+
+class HeldInvocationLogs:
+    """RpcLog messages of invocations in flight, sent after their response (see module doc).
+
+    Runs on the worker's loop: ``begin`` when an invocation starts, ``offer`` for every
+    record message, ``end`` once its response is queued. Records of invocations not in
+    flight go out at once.
+    """
+
+    def __init__(self, send: Callable[[frpc.StreamingMessage], None], *, max_delay: float = 0.1) -> None:
+        if max_delay < 0:
+            raise ValueError(f"max_delay must be >= 0 seconds, got {max_delay!r}")
+        self._send = send
+        self.max_delay = max_delay
+        self._held: dict[str, list[frpc.StreamingMessage]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def begin(self, invocation_id: str) -> None:
+        if invocation_id and self.max_delay > 0:
+            self._held[invocation_id] = []
+
+    def offer(self, message: frpc.StreamingMessage) -> None:
+        invocation_id = message.rpc_log.invocation_id
+        held = self._held.get(invocation_id) if invocation_id else None
+        if held is None:
+            self._send(message)
+            return
+        held.append(message)
+        if len(held) == 1:
+            self._timers[invocation_id] = asyncio.get_running_loop().call_later(
+                self.max_delay, self._release, invocation_id)
+
+    def end(self, invocation_id: str) -> None:
+        timer = self._timers.pop(invocation_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._release(invocation_id)
+
+    def _release(self, invocation_id: str) -> None:
+        # From the timer: the invocation runs long, its later records are not held either.
+        self._timers.pop(invocation_id, None)
+        for message in self._held.pop(invocation_id, None) or ():
+            self._send(message)
+
+    @property
+    def holding(self) -> int:
+        """How many invocations have records held (for tests and diagnostics)."""
+        return sum(1 for held in self._held.values() if held)

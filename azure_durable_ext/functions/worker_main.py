@@ -24,7 +24,7 @@ import grpc
 
 from ..protocol.function_rpc import FunctionRpcStub, frpc, message_size_options
 from .grpc_worker import GrpcWorker
-from .rpc_logging import RpcLogHandler
+from .rpc_logging import HeldInvocationLogs, RpcLogHandler
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class WorkerOptions:
     http_proxying: bool = False
     #: Seconds a forwarded HTTP request and its invocation wait for each other.
     http_pairing_timeout: float | None = None
+    #: Seconds an invocation's log records wait for its response before they are sent as
+    #: they come (0: always at once); see rpc_logging.
+    log_hold: float = 0.1
 
 
 async def run_worker(
@@ -71,15 +74,24 @@ async def run_worker(
         else:
             loop.call_soon_threadsafe(outbound.put_nowait, message)
 
+    held_logs = HeldInvocationLogs(outbound.put_nowait, max_delay=options.log_hold)
+
+    def send_log(message: frpc.StreamingMessage) -> None:  # callable from any thread
+        if _running_loop() is loop:
+            held_logs.offer(message)
+        else:  # a def function's thread: after its earlier records, before its response
+            loop.call_soon_threadsafe(held_logs.offer, message)
+
     worker = GrpcWorker(
         send,
         app_directory=options.app_directory,
         http_proxying=options.http_proxying,
         http_pairing_timeout=options.http_pairing_timeout,
+        held_logs=held_logs,
     )
     if on_worker is not None:
         on_worker(worker)
-    handler = RpcLogHandler(send) if forward_logs else None
+    handler = RpcLogHandler(send_log) if forward_logs else None
     root = logging.getLogger()
     root_level = root.level
     if handler is not None:
@@ -170,6 +182,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
                         help="seconds a forwarded HTTP request and its invocation wait for each other")
     parser.add_argument("--http-proxying", dest="http_proxying", action="store_true", default=False,
                         help="serve HTTP triggers on the worker's own HTTP server (the HttpUri capability)")
+    parser.add_argument("--log-hold", dest="log_hold", type=float, default=0.1,
+                        help="seconds an invocation's log records wait to go out after its response (0: at once)")
     parser.add_argument("--no-http-proxying", dest="http_proxying", action="store_false",
                         help="HTTP requests and responses travel in the invocation messages (the default)")
     args, unknown = parser.parse_known_args(argv)
@@ -185,6 +199,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
         app_directory=str(Path(app_directory).resolve()) if app_directory else None,
         http_proxying=args.http_proxying,
         http_pairing_timeout=args.http_pairing_timeout,
+        log_hold=args.log_hold,
     )
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -70,3 +72,32 @@ async def test_an_app_that_fails_to_load_stops_the_start_with_the_reason(tmp_pat
     with pytest.raises(WorkerUnavailableError, match="could not load the app.*broken on purpose"):
         async with running_dev_host(tmp_path):
             raise AssertionError("the dev host started an app that cannot load")
+
+
+async def test_an_invocation_over_its_timeout_answers_5xx_and_is_no_longer_in_flight() -> None:
+    async with running_dev_host(TEST_APP) as host, aiohttp.ClientSession() as s:
+        assert host.front_door is not None
+        host.front_door.settings = dataclasses.replace(host.front_door.settings, invocation_timeout=0.3)
+        async with s.get(f"{host.base_url}/api/slow/5000") as r:
+            assert r.status >= 500
+            assert "TimeoutError" in (await r.json())["error"]
+        assert host.functions.in_flight == 0
+        async with s.get(f"{host.base_url}/api/slow/1") as r:  # the worker serves the next one
+            assert (r.status, await r.text()) == (200, "slept 1")
+
+
+async def test_invocation_lines_name_the_function_and_its_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="azure_durable_ext.devhost")
+    async with running_dev_host(TEST_APP) as host, aiohttp.ClientSession() as s:
+        async with s.get(f"{host.base_url}/api/slow/1") as r:
+            assert r.status == 200
+        for _ in range(200):  # "Executed" is written once the answer is out
+            if any(m.startswith("Executed 'Functions.slow'") for m in caplog.messages):
+                break
+            await asyncio.sleep(0.01)
+    executing = [m for m in caplog.messages if m.startswith("Executing 'Functions.slow' (GET /api/slow/1, Id=")]
+    executed = [m for m in caplog.messages if m.startswith("Executed 'Functions.slow' (Succeeded, Id=")]
+    assert len(executing) == 1 and len(executed) == 1
+    invocation_id = executing[0].rsplit("Id=", 1)[1].rstrip(")")
+    assert f"Id={invocation_id}, Duration=" in executed[0]
+    assert caplog.messages.index(executing[0]) < caplog.messages.index(executed[0])

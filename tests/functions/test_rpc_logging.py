@@ -1,0 +1,72 @@
+"""Where an invocation's log records go relative to its InvocationResponse: held and sent
+right after it, streamed as they come once the invocation runs past the hold, or at once
+with no hold; records outside invocations are never held."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from functions_support import SAMPLE_APP, RunningWorker, WorkerStarter
+from functions_test_host import invocation, invoke, load_all
+
+from azure_durable_ext.functions.rpc_logging import HeldInvocationLogs
+from azure_durable_ext.protocol.function_rpc import content_kind, frpc
+
+
+def _record(invocation_id: str, text: str) -> frpc.StreamingMessage:
+    return frpc.StreamingMessage(rpc_log=frpc.RpcLog(invocation_id=invocation_id, message=text))
+
+
+def _order(worker: RunningWorker, invocation_id: str) -> list[str]:
+    """Kinds of the messages about ``invocation_id`` in the order the host received them."""
+    kinds = []
+    for message in worker.host.received:
+        kind = content_kind(message)
+        if kind == "invocation_response" and message.invocation_response.invocation_id == invocation_id:
+            kinds.append("response")
+        elif kind == "rpc_log" and message.rpc_log.invocation_id == invocation_id:
+            kinds.append(f"log:{message.rpc_log.message}")
+    return kinds
+
+
+async def _say_hello(worker: RunningWorker, invocation_id: str) -> list[str]:
+    functions = await load_all(worker.host, str(SAMPLE_APP))
+    response = await invoke(worker.host, invocation(functions["say_hello"], invocation_id, city="Oslo"))
+    assert response.result.status == frpc.StatusResult.Success
+    await worker.host.wait_for("rpc_log", predicate=lambda m: m.rpc_log.invocation_id == invocation_id)
+    return _order(worker, invocation_id)
+
+
+async def test_an_invocations_records_follow_its_response(worker: RunningWorker) -> None:
+    assert await _say_hello(worker, "inv-held") == ["response", "log:saying hello to Oslo"]
+    assert worker.worker.held_logs is not None and worker.worker.held_logs.holding == 0
+
+
+async def test_without_a_hold_records_go_out_as_they_are_logged(start_worker: WorkerStarter) -> None:
+    worker = await start_worker(log_hold=0.0)
+    assert await _say_hello(worker, "inv-live") == ["log:saying hello to Oslo", "response"]
+
+
+async def test_records_are_held_until_the_end_or_the_delay_then_stream() -> None:
+    sent: list[str] = []
+    held = HeldInvocationLogs(lambda m: sent.append(m.rpc_log.message), max_delay=0.05)
+    held.offer(_record("", "system"))  # outside any invocation: at once
+    held.begin("a")
+    held.begin("b")
+    held.offer(_record("a", "a1"))
+    held.offer(_record("b", "b1"))
+    held.offer(_record("gone", "other"))  # an invocation not in flight: at once
+    assert sent == ["system", "other"]
+    held.end("a")  # a's response is queued: its records follow
+    assert sent == ["system", "other", "a1"]
+    await asyncio.sleep(0.2)  # b runs past the hold: what it logged goes out, and later records at once
+    assert sent[-1] == "b1"
+    held.offer(_record("b", "b2"))
+    assert sent[-1] == "b2"
+    held.end("b")
+    assert sent == ["system", "other", "a1", "b1", "b2"] and held.holding == 0
+
+
+def test_a_negative_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_delay"):
+        HeldInvocationLogs(lambda m: None, max_delay=-1)
