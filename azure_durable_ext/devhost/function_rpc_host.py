@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 
 from ..core.errors import ConfigurationError, StorageUnavailableError
-from ..protocol.function_rpc import content_kind, frpc, generic_handler, message_size_options
+from ..protocol.function_rpc import LATE_INVOCATION_LOGS, content_kind, frpc, generic_handler, message_size_options
 from .loaded_functions import FunctionTable, LoadedFunction
 from .log_lines import log_line
 
@@ -255,7 +255,8 @@ class FunctionRpcHost:
         timeout = self.handshake_timeout
         try:
             init = await stream.request("worker_init_response", timeout, worker_init_request=frpc.WorkerInitRequest(
-                host_version=HOST_VERSION, function_app_directory=self.app_dir, worker_directory=self.app_dir))
+                host_version=HOST_VERSION, function_app_directory=self.app_dir, worker_directory=self.app_dir,
+                capabilities={LATE_INVOCATION_LOGS: "true"}))
             _check(init.worker_init_response.result, "worker init")
             self.http_uri = init.worker_init_response.capabilities.get("HttpUri") or None
             reply = await stream.request(

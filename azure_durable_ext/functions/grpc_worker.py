@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..protocol.function_rpc import content_kind, frpc
+from ..protocol.function_rpc import LATE_INVOCATION_LOGS, content_kind, frpc
 from .application import FunctionsApplication
 from .client_pool import SHARED_CLIENTS
 from .definitions import FunctionDefinition, IndexedApp, index_function_app
@@ -130,7 +130,8 @@ class GrpcWorker:
                 getattr(response, field).CopyFrom(content)
                 self._send(response)
         finally:
-            # Once the response is queued (or there is none), the held records follow it.
+            # Records are held only for a host that takes them after the response (see
+            # rpc_logging); once the response is queued (or there is none), they follow it.
             if invocation_id and self.held_logs is not None:
                 self.held_logs.end(invocation_id)
 
@@ -167,6 +168,8 @@ class GrpcWorker:
     async def _on_worker_init(self, message: frpc.StreamingMessage) -> tuple[str, object]:
         request = message.worker_init_request
         self.host_capabilities = dict(request.capabilities)
+        if self.held_logs is not None:
+            self.held_logs.active = self.host_capabilities.get(LATE_INVOCATION_LOGS, "").lower() == "true"
         if request.function_app_directory:
             self.app_directory = request.function_app_directory
         capabilities = {

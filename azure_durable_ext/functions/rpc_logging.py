@@ -1,11 +1,14 @@
 """Log records to the host as RpcLog messages, with the invocation id of the code that logged.
 
-Records an invocation logs while it runs are held and go out right after its
-InvocationResponse (``HeldInvocationLogs``): a stream write in the middle of an invocation
-delays what the invocation does next (its durable client call shares the worker's loop and
-reaches the host behind the record, which the host then handles first), so the response
-would wait for it. An invocation still running after ``max_delay`` gets its records sent
-from then on as they come, so long-running functions still show their logs live.
+With a host that takes an invocation's records after its InvocationResponse (capability
+``LATE_INVOCATION_LOGS``, which our dev host advertises), the records an invocation logs
+while it runs are held and go out right after its response (``HeldInvocationLogs``): a
+stream write in the middle of an invocation delays what the invocation does next (its
+durable client call reaches the host behind the record, which the host handles first), and
+written before the response it delays the response. An invocation still running after
+``max_delay`` gets its records sent from then on as they come, so long-running functions
+still show their logs live. The Functions host drops records that arrive after the
+invocation's response, so without the capability every record is sent as it is logged.
 """
 from __future__ import annotations
 
@@ -68,7 +71,8 @@ class HeldInvocationLogs:
 
     Runs on the worker's loop: ``begin`` when an invocation starts, ``offer`` for every
     record message, ``end`` once its response is queued. Records of invocations not in
-    flight go out at once.
+    flight go out at once, and all of them while ``active`` is off (the host did not say it
+    takes records after the response).
     """
 
     def __init__(self, send: Callable[[frpc.StreamingMessage], None], *, max_delay: float = 0.1) -> None:
@@ -78,9 +82,10 @@ class HeldInvocationLogs:
         self.max_delay = max_delay
         self._held: dict[str, list[frpc.StreamingMessage]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.active = False
 
     def begin(self, invocation_id: str) -> None:
-        if invocation_id and self.max_delay > 0:
+        if invocation_id and self.active and self.max_delay > 0:
             self._held[invocation_id] = []
 
     def offer(self, message: frpc.StreamingMessage) -> None:

@@ -66,8 +66,14 @@ def message_size_options(max_message_length: int | None) -> list[tuple[str, int]
     ]
 
 
+#: Host capability (WorkerInitRequest) of our dev host: it shows an invocation's RpcLog
+#: records even when they arrive after its InvocationResponse. The Functions host drops those,
+#: so a worker may send them late only to a host that advertises this.
+LATE_INVOCATION_LOGS = "AcceptsRpcLogAfterInvocationResponse"
+
 __all__ = [
     "EVENT_STREAM_PATH",
+    "LATE_INVOCATION_LOGS",
     "FunctionRpcStub",
     "SERVICE_NAME",
     "StreamingMessage",

@@ -86,13 +86,13 @@ async def test_an_invocation_over_its_timeout_answers_5xx_and_is_no_longer_in_fl
             assert (r.status, await r.text()) == (200, "slept 1")
 
 
-async def test_invocation_lines_name_the_function_and_its_id(caplog: pytest.LogCaptureFixture) -> None:
+async def test_invocation_lines_and_the_workers_records_reach_the_host_log(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="azure_durable_ext.devhost")
     async with running_dev_host(TEST_APP) as host, aiohttp.ClientSession() as s:
         async with s.get(f"{host.base_url}/api/slow/1") as r:
             assert r.status == 200
-        for _ in range(200):  # "Executed" is written once the answer is out
-            if any(m.startswith("Executed 'Functions.slow'") for m in caplog.messages):
+        for _ in range(500):  # "Executed" is written once the answer is out, the record after it
+            if any("sleeping 1 ms" in m for m in caplog.messages):
                 break
             await asyncio.sleep(0.01)
     executing = [m for m in caplog.messages if m.startswith("Executing 'Functions.slow' (GET /api/slow/1, Id=")]
@@ -101,3 +101,5 @@ async def test_invocation_lines_name_the_function_and_its_id(caplog: pytest.LogC
     invocation_id = executing[0].rsplit("Id=", 1)[1].rstrip(")")
     assert f"Id={invocation_id}, Duration=" in executed[0]
     assert caplog.messages.index(executing[0]) < caplog.messages.index(executed[0])
+    records = [r for r in caplog.records if r.name == "azure_durable_ext.devhost.worker" and "sleeping 1 ms" in r.getMessage()]
+    assert [r.getMessage() for r in records] == [f"[{invocation_id[:8]}] sleeping 1 ms"]

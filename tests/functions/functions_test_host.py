@@ -108,13 +108,14 @@ class FunctionTestHost:
                 and (invocation_id is None or m.rpc_log.invocation_id == invocation_id)]
 
 
-async def load_all(host: FunctionTestHost, app_directory: str) -> dict[str, frpc.RpcFunctionMetadata]:
-    """WorkerInit, FunctionsMetadata and a FunctionLoad per function, as the host does;
-    returns the metadata by function name."""
-    init = await host.request("worker_init_response", worker_init_request=frpc.WorkerInitRequest(
-        host_version="4.0", function_app_directory=app_directory))
-    assert init.worker_init_response.result.status == frpc.StatusResult.Success
-    host.http_uri = init.worker_init_response.capabilities.get("HttpUri")
+async def load_all(host: FunctionTestHost, app_directory: str, *, init: bool = True) -> dict[str, frpc.RpcFunctionMetadata]:
+    """WorkerInit (unless the test sent its own), FunctionsMetadata and a FunctionLoad per
+    function, as the host does; returns the metadata by function name."""
+    if init:
+        reply = await host.request("worker_init_response", worker_init_request=frpc.WorkerInitRequest(
+            host_version="4.0", function_app_directory=app_directory))
+        assert reply.worker_init_response.result.status == frpc.StatusResult.Success
+        host.http_uri = reply.worker_init_response.capabilities.get("HttpUri")
     metadata = await host.request("function_metadata_response", functions_metadata_request=frpc.FunctionsMetadataRequest(
         function_app_directory=app_directory))
     assert metadata.function_metadata_response.result.status == frpc.StatusResult.Success, metadata

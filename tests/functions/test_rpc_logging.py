@@ -1,6 +1,8 @@
-"""Where an invocation's log records go relative to its InvocationResponse: held and sent
-right after it, streamed as they come once the invocation runs past the hold, or at once
-with no hold; records outside invocations are never held."""
+"""Where an invocation's log records go relative to its InvocationResponse: before it for a
+host that did not say it takes them later (the Functions host drops late records); for one
+that did (our dev host), held and sent right after it, streamed as they come once the
+invocation runs past the hold, or at once with no hold. Records outside invocations are
+never held."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +12,7 @@ from functions_support import SAMPLE_APP, RunningWorker, WorkerStarter
 from functions_test_host import invocation, invoke, load_all
 
 from azure_durable_ext.functions.rpc_logging import HeldInvocationLogs
-from azure_durable_ext.protocol.function_rpc import content_kind, frpc
+from azure_durable_ext.protocol.function_rpc import LATE_INVOCATION_LOGS, content_kind, frpc
 
 
 def _record(invocation_id: str, text: str) -> frpc.StreamingMessage:
@@ -29,8 +31,12 @@ def _order(worker: RunningWorker, invocation_id: str) -> list[str]:
     return kinds
 
 
-async def _say_hello(worker: RunningWorker, invocation_id: str) -> list[str]:
-    functions = await load_all(worker.host, str(SAMPLE_APP))
+async def _say_hello(worker: RunningWorker, invocation_id: str, *, late_logs: bool = True) -> list[str]:
+    capabilities = {LATE_INVOCATION_LOGS: "true"} if late_logs else {}
+    init = await worker.host.request("worker_init_response", worker_init_request=frpc.WorkerInitRequest(
+        host_version="4.0", function_app_directory=str(SAMPLE_APP), capabilities=capabilities))
+    assert init.worker_init_response.result.status == frpc.StatusResult.Success
+    functions = await load_all(worker.host, str(SAMPLE_APP), init=False)
     response = await invoke(worker.host, invocation(functions["say_hello"], invocation_id, city="Oslo"))
     assert response.result.status == frpc.StatusResult.Success
     await worker.host.wait_for("rpc_log", predicate=lambda m: m.rpc_log.invocation_id == invocation_id)
@@ -42,6 +48,10 @@ async def test_an_invocations_records_follow_its_response(worker: RunningWorker)
     assert worker.worker.held_logs is not None and worker.worker.held_logs.holding == 0
 
 
+async def test_a_host_without_the_capability_gets_records_before_the_response(worker: RunningWorker) -> None:
+    assert await _say_hello(worker, "inv-std", late_logs=False) == ["log:saying hello to Oslo", "response"]
+
+
 async def test_without_a_hold_records_go_out_as_they_are_logged(start_worker: WorkerStarter) -> None:
     worker = await start_worker(log_hold=0.0)
     assert await _say_hello(worker, "inv-live") == ["log:saying hello to Oslo", "response"]
@@ -50,6 +60,7 @@ async def test_without_a_hold_records_go_out_as_they_are_logged(start_worker: Wo
 async def test_records_are_held_until_the_end_or_the_delay_then_stream() -> None:
     sent: list[str] = []
     held = HeldInvocationLogs(lambda m: sent.append(m.rpc_log.message), max_delay=0.05)
+    held.active = True
     held.offer(_record("", "system"))  # outside any invocation: at once
     held.begin("a")
     held.begin("b")

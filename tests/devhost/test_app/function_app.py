@@ -1,5 +1,6 @@
 """A small app for dev host tests: auth levels, a slow HTTP function, route templates."""
 import asyncio
+import logging
 
 import azure.functions as func
 
@@ -10,6 +11,7 @@ app = DurableApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 @app.route(route="slow/{ms:int}", methods=["GET"])
 async def slow(req: func.HttpRequest) -> func.HttpResponse:
+    logging.getLogger("test_app").info("sleeping %s ms", req.route_params["ms"])
     await asyncio.sleep(int(req.route_params["ms"]) / 1000)
     return func.HttpResponse(f"slept {req.route_params['ms']}")
 
