@@ -8,10 +8,12 @@ so both see the same background load. Two scenarios: "quiet" (``--no-dispatch``:
 instances stay Pending, the start path alone) and "busy" (the started orchestrations run on
 the worker meanwhile, competing for the same 2 cores and the same Azurite).
 
-    .venv/bin/python bench/http_start.py [--count 50] [--rounds 4] [--storage azure|memory] [--quiet-only]
+    .venv/bin/python bench/http_start.py [--count 50] [--rounds 4] [--storage azure|memory] [--quiet-only] [--cpu]
 
 Prints requests/s, p50 and p99 per side at concurrency 1 and 32, HTTP/direct ratios, and the
-spread of the p50 ratio over the rounds (the CPU is shared, so single runs vary).
+spread of the p50 ratio over the rounds (the CPU is shared, so single runs vary). ``--cpu``
+adds the CPU time per request of the dev host and of its worker process (from /proc, read
+between the timed runs), which varies less than wall-clock times on a shared machine.
 Goals: HTTP p50 <= 1.3x direct p50; HTTP p50 <= 30 ms at concurrency 1 on Azurite.
 """
 from __future__ import annotations
@@ -63,6 +65,12 @@ class DevHostProcess:
         self.base_url = http.group(1)
         self.grpc_address = grpc_address.group(1)
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time (user + system) used so far by the dev host and by its worker process."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        workers = [pid for pid in children if b"worker_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        return _cpu_of(self.process.pid), sum(_cpu_of(int(pid)) for pid in workers)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -71,6 +79,11 @@ class DevHostProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 async def measure(call: Callable[[], Awaitable[None]], count: int, concurrency: int) -> tuple[float, list[float]]:
@@ -96,7 +109,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def run(host: DevHostProcess, count: int, rounds: int) -> None:
+async def run(host: DevHostProcess, count: int, rounds: int, cpu: bool = False) -> None:
     from azure_durable_ext.client import GrpcDurableTaskClient
 
     url = f"{host.base_url}/api/orchestrators/{ORCHESTRATOR}"
@@ -117,15 +130,22 @@ async def run(host: DevHostProcess, count: int, rounds: int) -> None:
         sides = {"http": http_start, "direct": direct_start}
         for side in sides.values():  # warm-up: connections, worker imports, storage tables
             await measure(side, 10, 2)
-        print(f"{'concurrency':>11} {'side':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"{'concurrency':>11} {'side':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+              + (f" {'host CPU ms/req':>16} {'worker CPU ms/req':>18}" if cpu else ""))
         for concurrency in (1, 32):
             results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in sides}
+            used = {name: [0.0, 0.0] for name in sides}
             round_ratios: list[float] = []
             n = count if concurrency == 1 else count * 4
             for _ in range(rounds):
                 round_p50 = {}
                 for name, side in sides.items():
+                    before = host.cpu_seconds() if cpu else (0.0, 0.0)
                     rate, latencies = await measure(side, n, concurrency)
+                    if cpu:
+                        after = host.cpu_seconds()
+                        used[name][0] += after[0] - before[0]
+                        used[name][1] += after[1] - before[1]
                     results[name][0].append(rate)
                     results[name][1].extend(latencies)
                     round_p50[name] = percentile(latencies, 50)
@@ -134,7 +154,9 @@ async def run(host: DevHostProcess, count: int, rounds: int) -> None:
             for name, (rates, latencies) in results.items():
                 p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
                 summary[name] = (statistics.median(rates), p50, p99)
-                print(f"{concurrency:>11} {name:>7} {summary[name][0]:>8.1f} {p50:>8.1f} {p99:>8.1f}")
+                per_request = [1000 * seconds / len(latencies) for seconds in used[name]]
+                print(f"{concurrency:>11} {name:>7} {summary[name][0]:>8.1f} {p50:>8.1f} {p99:>8.1f}"
+                      + (f" {per_request[0]:>16.2f} {per_request[1]:>18.2f}" if cpu else ""))
             h, d = summary["http"], summary["direct"]
             print(f"{concurrency:>11} {'ratio':>7} {h[0] / d[0]:>8.2f} {h[1] / d[1]:>8.2f} {h[2] / d[2]:>8.2f}"
                   "   (http / direct)")
@@ -153,6 +175,8 @@ def main() -> None:
                         help="the worker serves HTTP itself and the dev host forwards each request to it (default: "
                              "the request travels inside the invocation, RpcHttp)")
     parser.add_argument("--quiet-only", action="store_true", help="skip the busy scenario")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also print CPU time per request of the dev host and its worker (Linux /proc)")
     args = parser.parse_args()
     azurite = None
     if args.storage == "azure":
@@ -167,7 +191,7 @@ def main() -> None:
             try:
                 print(f"\n== {'busy: the started orchestrations run on the worker meanwhile' if dispatch else 'quiet: starts only (--no-dispatch)'}"
                       f"\ndev host {host.base_url} (sidecar {host.grpc_address}), storage {args.storage}, {os.cpu_count()} cores")
-                asyncio.run(run(host, args.count, args.rounds))
+                asyncio.run(run(host, args.count, args.rounds, args.cpu))
             finally:
                 host.stop()
     finally:
