@@ -65,12 +65,12 @@ class _TrivialAsyncStarts:
 def serve_floor(kind: str) -> None:
     import grpc
 
-    from azure_durable_ext.protocol.sidecar_rpc import generic_handler
+    from azure_durable_ext.protocol.sidecar_rpc import register_servicers
     from azure_durable_ext.sidecar.host import run_host_loop
 
     if kind == "floor-sync":
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        server.add_generic_rpc_handlers([generic_handler(_TrivialStarts())])
+        register_servicers(server, [_TrivialStarts()])
         announce_port(server.add_insecure_port("127.0.0.1:0"))
         server.start()
         serve_commands()
@@ -79,7 +79,7 @@ def serve_floor(kind: str) -> None:
 
     async def run() -> None:
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers([generic_handler(_TrivialAsyncStarts())])
+        register_servicers(server, [_TrivialAsyncStarts()])
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         announce_port(port)

@@ -68,19 +68,10 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     outbound: asyncio.Queue[frpc.StreamingMessage | None] = asyncio.Queue()
 
-    def send(message: frpc.StreamingMessage) -> None:  # callable from any thread
-        if _running_loop() is loop:
-            outbound.put_nowait(message)
-        else:
-            loop.call_soon_threadsafe(outbound.put_nowait, message)
-
+    send = _on_loop(loop, outbound.put_nowait)
     held_logs = HeldInvocationLogs(outbound.put_nowait, max_delay=options.log_hold)
-
-    def send_log(message: frpc.StreamingMessage) -> None:  # callable from any thread
-        if _running_loop() is loop:
-            held_logs.offer(message)
-        else:  # a def function's thread: after its earlier records, before its response
-            loop.call_soon_threadsafe(held_logs.offer, message)
+    # From a def function's thread a record goes after its earlier ones, before its response.
+    send_log = _on_loop(loop, held_logs.offer)
 
     worker = GrpcWorker(
         send,
@@ -125,6 +116,20 @@ async def run_worker(
             root.setLevel(root_level)
         await worker.aclose()
         await channel.close()
+
+
+def _on_loop(
+    loop: asyncio.AbstractEventLoop, deliver: Callable[[frpc.StreamingMessage], None]
+) -> Callable[[frpc.StreamingMessage], None]:
+    """``deliver``, callable from any thread: run at once on ``loop``, scheduled onto it elsewhere."""
+
+    def call(message: frpc.StreamingMessage) -> None:
+        if _running_loop() is loop:
+            deliver(message)
+        else:
+            loop.call_soon_threadsafe(deliver, message)
+
+    return call
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

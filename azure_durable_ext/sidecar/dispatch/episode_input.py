@@ -83,24 +83,9 @@ def _start_execution_id(message: TaskMessage) -> str:
     return message.execution_id or message.event.executionStarted.orchestrationInstance.executionId.value
 
 
-def _awaiting_results(events: Sequence[pb.HistoryEvent]) -> Counter[tuple[str, int]]:
-    """How many results each (kind, id) still expects: schedules minus results. Retries
-    reuse an action id, so one id may be scheduled, and answered, several times."""
-    awaiting: Counter[tuple[str, int]] = Counter()
-    for event in events:
-        kind = event.WhichOneof("eventType") or ""
-        schedule = _SCHEDULE_KEYS.get(kind)
-        if schedule is not None:
-            awaiting[schedule(event)] += 1
-            continue
-        result = _RESULT_KEYS.get(kind)
-        if result is not None:
-            awaiting[result(event)] -= 1
-    return awaiting
-
-
-def _awaiting_wanted(events: Sequence[pb.HistoryEvent], wanted: set[tuple[str, int]]) -> Counter[tuple[str, int]]:
-    """``_awaiting_results`` for the ``wanted`` keys only, read from the end of the history.
+def _awaiting_results(events: Sequence[pb.HistoryEvent], wanted: set[tuple[str, int]]) -> Counter[tuple[str, int]]:
+    """How many results each ``wanted`` (kind, id) still expects (schedules minus results;
+    retries reuse an action id), read from the end of the history.
 
     A result always follows its schedule, and an id is scheduled again only after its
     previous schedule was answered (a retry), so every schedule before the latest one of a
@@ -111,6 +96,8 @@ def _awaiting_wanted(events: Sequence[pb.HistoryEvent], wanted: set[tuple[str, i
     """
     after: Counter[tuple[str, int]] = Counter()
     awaiting: Counter[tuple[str, int]] = Counter()
+    if not wanted:
+        return awaiting
     missing = set(wanted)
     for event in reversed(events):
         kind = event.WhichOneof("eventType") or ""
@@ -203,7 +190,7 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
         for m in item.new_messages
         if (kind := m.event.WhichOneof("eventType") or "") in _RESULT_KEYS
     }
-    awaiting = _awaiting_wanted(history, wanted) if wanted else Counter()
+    awaiting = _awaiting_results(history, wanted)
 
     for message in item.new_messages:
         event = message.event
@@ -231,7 +218,7 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
                 plan.extra_messages.extend(children)
                 plan.replaced_history = True
                 finished = False
-                awaiting = _awaiting_results(history)
+                awaiting = _awaiting_results(history, wanted)
                 kept.append(event)
             else:
                 plan.dropped.append((kind, "only a Failed instance can be rewound"))
