@@ -1,5 +1,10 @@
 """The steps of starting an instance that follow the queue send: the Pending row, and taking
-the start message back when the start is refused or fails."""
+the start message back when the start is refused or fails.
+
+A row write that fails without an answer from the service (a transport error after the SDK's
+retries, a timeout) may still have been applied. Deleting the start message then could leave
+a Pending row that nothing will ever run, and a dedupe policy that refuses every later start
+of the id; so after such a failure the row is read back first (``settle_failed_start``)."""
 from __future__ import annotations
 
 import logging
@@ -61,6 +66,38 @@ async def write_pending_row(
     raise ConcurrencyConflictError(
         f"instance {state.instance_id!r} kept changing while it was being started ({CREATE_ATTEMPTS} attempts)"
     )
+
+
+async def settle_failed_start(
+    tracking: TrackingStore, queue: MessageQueue, sent: SentMessage, state: InstanceState, error: Exception
+) -> bool:
+    """After ``write_pending_row`` failed with ``error`` (not a refusal): True when the row
+    names this start's execution after all (the start happened: the caller reports success
+    and the message stays). Otherwise the message is taken back and False returned; but when
+    the row cannot be read either, the message stays too (False): it runs if the row is ours
+    or was never written, and is dropped as superseded if a later start writes its own row."""
+    try:
+        current, _ = await tracking.fetch_instance(state.instance_id, include_payloads=False)
+    except Exception as reread_error:
+        log.warning(
+            "instance %r: the start's row write failed (%s) and the row could not be read back (%s); "
+            "leaving start message %s on %s, as the row may be written",
+            state.instance_id, _brief(error), _brief(reread_error), sent.message_id, queue.name,
+        )
+        return False
+    if current is not None and current.execution_id == state.execution_id:
+        log.warning(
+            "instance %r: the start's row write failed (%s) but the row names execution %s: started",
+            state.instance_id, _brief(error), state.execution_id,
+        )
+        return True
+    await take_back(queue, sent)
+    return False
+
+
+def _brief(error: BaseException) -> str:
+    first = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {first[0][:200]}" if first else type(error).__name__
 
 
 async def take_back(queue: MessageQueue, sent: SentMessage) -> None:

@@ -47,7 +47,7 @@ from .activity_queue import ActivityQueue
 from .connection import StorageAccount, parse_connection_string
 from .control_queue import ControlQueue
 from .hub_resources import HubResources
-from .instance_start import pending_state, take_back, write_pending_row
+from .instance_start import pending_state, settle_failed_start, write_pending_row
 from .large_messages import MessageManager
 from .message_codec import MessageData
 from .message_queue import MessageQueue
@@ -263,8 +263,15 @@ class AzureStorageOrchestrationService(OrchestrationService):
                     # A poller holds the message already: leave it a note not to run it.
                     await self._hub.tracking.record_refused_start(start.instance_id, state.execution_id)
                 raise
+            except Exception as error:
+                if not await settle_failed_start(self._hub.tracking, queue, sent, state, error):
+                    raise
+                inserted_etag = None
             except BaseException:
-                await take_back(queue, sent)
+                # Cancelled: the row write may have been applied, so the message stays (see
+                # settle_failed_start for what becomes of it).
+                log.warning("instance %r: start cancelled; leaving start message %s on %s",
+                            start.instance_id, sent.message_id, queue.name)
                 raise
         if inserted_etag is not None and not self._sessions.is_locked(start.instance_id):
             # A brand-new instance: its first episode in this process needs no reads (unless
