@@ -35,19 +35,48 @@ class ActivityQueue:
         self.backoff = PollingBackoff(options.max_queue_polling_interval)
         self._receiving = asyncio.Lock()
         self._drained = False
+        #: ``lock_next`` calls under way: takers for messages sent locked.
+        self._waiting = 0
 
     async def send_all(self, messages: Sequence[TaskMessage]) -> None:
+        """Enqueue activity messages. While a ``lock_next`` here waits for work, messages due
+        now go to it directly (sent already locked, see ``MessageQueue.send_locked``): one
+        per waiting caller, so nothing is held that this process has no taker for."""
         if not messages:
             return
         now = self._clock.now()
-        sends = []
+        spare = self._waiting - len(self._buffer)
+        locked, sends = [], []
         for m in messages:
             data = MessageData(message=m, sender_instance_id=m.instance_id, sender_execution_id=m.execution_id)
-            sends.append(self.queue.send(data, visible_at=m.visible_at, now=now))
-        await asyncio.gather(*sends)
-        self.backoff.wake()
+            if m.visible_at is None and len(locked) < spare:
+                locked.append(self.queue.send_locked(data, self._options.work_item_queue_visibility_timeout))
+            else:
+                sends.append(self.queue.send(data, visible_at=m.visible_at, now=now))
+        results = await asyncio.gather(*locked, *sends, return_exceptions=True)
+        # Messages sent locked are this process's to run even when another send failed:
+        # left out of the buffer they would stay invisible until the lock runs out.
+        handed = [r for r in results[: len(locked)] if isinstance(r, ReceivedMessage)]
+        if handed:
+            self._buffer.extend(handed)
+            # The takers were idle, i.e. their last receive found nothing: the next one
+            # waits a little (as after a receive that drained the queue) rather than
+            # spending a receive on a queue this process just emptied itself.
+            self._drained = True
+        if sends or self.backoff.sleeping:
+            self.backoff.wake()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def lock_next(self, timeout: float) -> ActivityWorkItem | None:
+        self._waiting += 1
+        try:
+            return await self._lock_next(timeout)
+        finally:
+            self._waiting -= 1
+
+    async def _lock_next(self, timeout: float) -> ActivityWorkItem | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -57,12 +86,12 @@ class ActivityQueue:
                 if item is not None:
                     return item
             async with self._receiving:
-                if not self._buffer:
-                    if self._drained:
-                        # The last receive emptied the queue: one at once would come back
-                        # empty. Local sends wake this wait; others' are seen within it.
-                        self._drained = False
-                        await self.backoff.wait(min(self.backoff.min_delay, max(0.0, deadline - loop.time())))
+                if not self._buffer and self._drained:
+                    # The last receive emptied the queue: one at once would come back
+                    # empty. Local sends wake this wait; others' are seen within it.
+                    self._drained = False
+                    await self.backoff.wait(min(self.backoff.min_delay, max(0.0, deadline - loop.time())))
+                if not self._buffer:  # (a local send may have handed one over meanwhile)
                     received = await self.queue.receive(PREFETCH, self._options.work_item_queue_visibility_timeout)
                     self._buffer.extend(received)
                     if received:

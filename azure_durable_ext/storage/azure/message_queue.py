@@ -5,6 +5,7 @@ the blob back, so callers always see whole TaskMessages.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,28 +68,54 @@ class MessageQueue:
 
     async def send(self, data: MessageData, *, visible_at: datetime | None = None, now: datetime | None = None) -> SentMessage:
         """Enqueue ``data`` (hidden until ``visible_at``, capped at the queue's 7 days)."""
-        body = encode_message(data)
-        if queue_message_too_large(body):
-            message = data.message
-            assert message is not None  # a wrapper is never re-sent
-            blob_name = message_blob_name(message.instance_id, data.activity_id, data.event_type_name)
-            await self._blobs.upload(blob_name, body)
-            wrapper = MessageData(
-                message=None,
-                activity_id=data.activity_id,
-                compressed_blob_name=blob_name,
-                sequence_number=data.sequence_number,
-                episode=data.episode,
-                sender_instance_id=data.sender_instance_id,
-                sender_execution_id=data.sender_execution_id,
-            )
-            body = encode_message(wrapper)
+        body, _ = await self._body(data)
         hidden = 0
         if visible_at is not None and now is not None:
             hidden = int(min(max(0.0, (visible_at - now).total_seconds()), MAX_VISIBILITY_SECONDS) + 0.999)
         self._ops.count("queue", "send")
         sent = await self._client.send_message(body, visibility_timeout=hidden or None, time_to_live=-1)
         return SentMessage(str(sent.id), str(sent.pop_receipt))
+
+    async def send_locked(self, data: MessageData, lock_seconds: float) -> ReceivedMessage:
+        """Enqueue ``data`` already locked by this process, as if received the moment it
+        was sent: invisible for ``lock_seconds``, with the receipt Put Message returns.
+
+        A local hand-off: the process that will run the message saves the receive (one
+        storage operation and one round trip). The lock behaves as a received one: renewed,
+        released and deleted with the receipt, and if this process dies the message
+        reappears when the lock runs out. It counts as one delivery here (dequeue count 1),
+        but the queue does not count it: a later receive reports one delivery fewer, so a
+        message first handed over locally is poisoned one delivery later.
+        """
+        body, blob_name = await self._body(data)
+        self._ops.count("queue", "send")
+        sent = await self._client.send_message(
+            body, visibility_timeout=max(1, int(min(lock_seconds, MAX_VISIBILITY_SECONDS))), time_to_live=-1
+        )
+        if blob_name is not None:  # what a receive would see: the full body, naming its blob
+            data = dataclasses.replace(data, compressed_blob_name=blob_name)
+        return ReceivedMessage(self, str(sent.id), str(sent.pop_receipt), 1, body, data)
+
+    async def _body(self, data: MessageData) -> tuple[str, str | None]:
+        """The queue text of ``data``: the JSON itself, or over 45 KiB a wrapper naming the
+        blob the JSON was uploaded to (then also returned)."""
+        body = encode_message(data)
+        if not queue_message_too_large(body):
+            return body, None
+        message = data.message
+        assert message is not None  # a wrapper is never re-sent
+        blob_name = message_blob_name(message.instance_id, data.activity_id, data.event_type_name)
+        await self._blobs.upload(blob_name, body)
+        wrapper = MessageData(
+            message=None,
+            activity_id=data.activity_id,
+            compressed_blob_name=blob_name,
+            sequence_number=data.sequence_number,
+            episode=data.episode,
+            sender_instance_id=data.sender_instance_id,
+            sender_execution_id=data.sender_execution_id,
+        )
+        return encode_message(wrapper), blob_name
 
     async def receive(self, max_messages: int, visibility_timeout: float) -> list[ReceivedMessage]:
         """Up to ``max_messages`` messages (one round trip), hidden for ``visibility_timeout``."""

@@ -21,6 +21,8 @@ class PollingBackoff:
         self._current = 0.0
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
+        #: Waits under way (a wake-up matters only to them).
+        self.sleeping = 0
 
     @property
     def current(self) -> float:
@@ -46,9 +48,12 @@ class PollingBackoff:
         if self._wake.is_set():
             self._wake.clear()
             return True
+        self.sleeping += 1
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except asyncio.TimeoutError:
             return False
+        finally:
+            self.sleeping -= 1
         self._wake.clear()
         return True

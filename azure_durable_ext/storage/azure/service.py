@@ -50,7 +50,7 @@ from .hub_resources import HubResources
 from .instance_start import pending_state, settle_failed_start, write_pending_row
 from .large_messages import MessageManager
 from .message_codec import MessageData
-from .message_queue import MessageQueue
+from .message_queue import MessageQueue, ReceivedMessage
 from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
@@ -288,17 +288,57 @@ class AzureStorageOrchestrationService(OrchestrationService):
     async def _send_to_instances(
         self, messages: Sequence[TaskMessage], sender: tuple[str, str | None] | None
     ) -> None:
+        """Send to the instances' control queues. A message due now for an instance of a
+        partition this process polls goes straight into its sessions instead, sent already
+        locked (``MessageQueue.send_locked``): the poller need not receive it. Starts are
+        left to the pollers: their row is written after the message (see create_instance)."""
         now = self.clock.now()
-        sends = []
+        locked, sends, polled = [], [], []
         for message in messages:
             data = MessageData(message=message)
             if sender is not None:
                 data.sender_instance_id, data.sender_execution_id = sender
-            queue = self._hub.control[self.names.partition_of(message.instance_id)]
-            sends.append(queue.send(data, visible_at=message.visible_at, now=now))
-        await asyncio.gather(*sends)
-        for message in messages:
-            self._local_enqueue(message.instance_id)
+            partition = self.names.partition_of(message.instance_id)
+            queue = self._hub.control[partition]
+            if self._runs_here(message, partition):
+                locked.append(queue.send_locked(data, self.options.control_queue_visibility_timeout))
+            else:
+                sends.append(queue.send(data, visible_at=message.visible_at, now=now))
+                polled.append(message.instance_id)
+        results = await asyncio.gather(*locked, *sends, return_exceptions=True)
+        # Sent locked, a message is this process's to run even when another send failed: not
+        # buffered, it would stay invisible until its lock runs out.
+        for result in results[: len(locked)]:
+            if isinstance(result, ReceivedMessage):
+                await self._hand_over(result)
+        for instance_id in polled:
+            self._local_enqueue(instance_id)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def _runs_here(self, message: TaskMessage, partition: int) -> bool:
+        return (
+            message.visible_at is None
+            and partition in self._pollers
+            and self._sessions.consumed.is_set()
+            and self._sessions.pending_count < self.options.control_queue_buffer_threshold
+            and message.event.WhichOneof("eventType") != "executionStarted"
+        )
+
+    async def _hand_over(self, message: ReceivedMessage) -> None:
+        """Buffer a message sent locked, or release it at once if its partition went to
+        another process meanwhile (``drain_partition`` stops the poller first, then drops
+        what is buffered: checked and added in one step, nothing slips between)."""
+        task = message.task_message
+        if self.names.partition_of(task.instance_id) in self._pollers:
+            self._sessions.add(task.instance_id, message)
+            return
+        try:
+            await message.queue.hide(message, 0, deliberate=True)
+        except Exception as exc:  # noqa: BLE001 - it reappears when its lock runs out
+            log.warning("message %s for %r sent locked could not be released (%s); it reappears "
+                        "after its lock runs out", message.message_id, task.instance_id, exc)
 
     def _local_enqueue(self, instance_id: str) -> None:
         poller = self._pollers.get(self.names.partition_of(instance_id))

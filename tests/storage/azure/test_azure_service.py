@@ -366,7 +366,8 @@ async def test_a_checkpoint_that_loses_the_etag_race_is_not_applied(
         await azure_service.complete_orchestration(item, episode(item))
     assert kinds(await azure_service.get_history("race2")) == ["orchestratorStarted", "executionStarted"]
     again = await azure_service.lock_next_orchestration(LOCK_TIMEOUT)
-    assert again is not None and again.instance_id == "race2" and again.dequeue_count == 2
+    # The first delivery was a local hand-off (sent locked), which the queue does not count.
+    assert again is not None and again.instance_id == "race2" and again.dequeue_count == 1
     await azure_service.complete_orchestration(again, episode(again))
     assert kinds(await azure_service.get_history("race2"))[-1] == "taskCompleted"
 
