@@ -20,7 +20,8 @@ from .instance_cache import CachedInstance, InstanceCache
 from .message_queue import ReceivedMessage
 from .sessions import SessionTable
 from .tracking_store import HistorySnapshot, TrackingStore
-from .work_filter import row_behind_history, select_messages, start_execution_id, state_from_history
+from .row_repair import awaits_continuation, repaired_row
+from .work_filter import select_messages, start_execution_id
 
 log = logging.getLogger(__name__)
 SendOutbound = Callable[[tuple[str, str | None]], Awaitable[None]]
@@ -94,7 +95,10 @@ class OrchestrationWork:
                 )
                 # Before anything else: the messages that would otherwise rewrite the row are
                 # duplicates of the history now, and whatever runs next must see the real state.
-                state, etag = await self._repair_row_if_behind(instance_id, state, etag, snapshot)
+                state, etag = await self._repair_row_if_behind(instance_id, state, etag, snapshot, messages)
+                if awaits_continuation(state, snapshot.execution_id, snapshot.events):
+                    await self._await_continuation(instance_id, messages, snapshot.execution_id)
+                    return None
                 selection = select_messages(messages, state, snapshot.execution_id, snapshot.events, snapshot.refused)
             for message, reason in selection.dropped:
                 log.warning("dropping message %s for %r: %s", message.message_id, instance_id, reason)
@@ -119,26 +123,49 @@ class OrchestrationWork:
         try:
             await message.queue.hide(message, abandon_backoff(message.dequeue_count))
         except ConcurrencyConflictError:
-            log.debug("deferred message %s is gone (its start deleted it)", message.message_id)
+            log.debug("deferred message %s is gone (deleted meanwhile, e.g. by its start)", message.message_id)
 
     async def _repair_row_if_behind(
-        self, instance_id: str, state: InstanceState | None, etag: str | None, snapshot: HistorySnapshot
+        self,
+        instance_id: str,
+        state: InstanceState | None,
+        etag: str | None,
+        snapshot: HistorySnapshot,
+        messages: Sequence[ReceivedMessage],
     ) -> tuple[InstanceState | None, str | None]:
         """A checkpoint stored its history but not the row (it died, or storage failed in
-        between): bring the row up to date. Returns the row (and ETag) the episode goes on with."""
-        if state is None or not row_behind_history(state, snapshot.execution_id, snapshot.events):
+        between): bring the row up to date (``row_repair``). Returns the row (and ETag) the
+        episode goes on with."""
+        starts = [m.task_message for m in messages if m.task_message.event.HasField("executionStarted")]
+        repair = repaired_row(state, snapshot.execution_id, snapshot.events, starts, self._clock.now())
+        if repair is None:
             return state, etag
-        repaired = state_from_history(state, snapshot.events, self._clock.now())
         try:
-            new_etag = await self._tracking.write_instance(repaired, etag)
+            new_etag = await self._tracking.write_instance(repair.state, etag)
         except ConcurrencyConflictError:
             # Someone wrote the row meanwhile; the episode's own ETag-guarded write will
             # conflict too, and its messages come back to a fresh read.
             log.info("instance %r: row changed while being repaired; leaving the newer row", instance_id)
             return state, etag
-        log.warning("instance %r: row was behind its history; repaired to %s", instance_id, repaired.status)
-        self._notify(instance_id, repaired)
-        return repaired, new_etag
+        log.warning(
+            "instance %r: row was behind its history (%s); repaired to %s of execution %s",
+            instance_id, repair.reason, repair.state.status.durable_name, repair.state.execution_id,
+        )
+        self._notify(instance_id, repair.state)
+        return repair.state, new_etag
+
+    async def _await_continuation(
+        self, instance_id: str, messages: Sequence[ReceivedMessage], execution_id: str | None
+    ) -> None:
+        """The history has moved on to a new execution whose start message is not in this
+        batch: hide the batch until that start (already sent) moves the row along."""
+        log.warning(
+            "instance %r: the history names execution %s, the row an older one; deferring %d messages "
+            "until the start of %s arrives",
+            instance_id, execution_id, len(messages), execution_id,
+        )
+        for message in messages:
+            await self._defer(message)
 
     def _held(self, item: OrchestrationWorkItem) -> OrchestrationLock:
         lock = item.lock

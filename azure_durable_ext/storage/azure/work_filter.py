@@ -27,11 +27,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from ..._proto import pb
-from ...core.model import FailureDetails, InstanceState, TaskMessage
-from ...core.status import OrchestrationStatus
+from ...core.model import InstanceState, TaskMessage
 from .json_values import timestamp_to_datetime
 from .message_queue import ReceivedMessage
 
@@ -147,33 +145,3 @@ def select_messages(
             results[key] += 1
         sel.runnable.append(m)
     return sel
-
-
-def row_behind_history(state: InstanceState | None, history_execution: str | None, history: list[pb.HistoryEvent]) -> bool:
-    """True when a checkpoint stored the history but not the row (a crash, a storage outage or
-    a lost race between the two writes), for the execution the row names: the row still says
-    Pending although the history has started it, or not finished although the history has.
-
-    The second case matters most: the redelivered messages of that last episode are then
-    duplicates of the history, so no episode would ever run to write the row again.
-    """
-    if state is None or history_execution != state.execution_id:
-        return False
-    if state.status is OrchestrationStatus.PENDING and any(e.HasField("executionStarted") for e in history):
-        return True
-    return not state.status.is_terminal and any(e.HasField("executionCompleted") for e in history)
-
-
-def state_from_history(state: InstanceState, history: list[pb.HistoryEvent], now: datetime) -> InstanceState:
-    """The row ``state`` brought up to what ``history`` records (Running, or how it ended)."""
-    completed = next((e.executionCompleted for e in reversed(history) if e.HasField("executionCompleted")), None)
-    if completed is None:
-        return state.evolve(status=OrchestrationStatus.RUNNING, last_updated_at=now)
-    failure = FailureDetails.from_pb(completed.failureDetails) if completed.HasField("failureDetails") else None
-    return state.evolve(
-        status=OrchestrationStatus(int(completed.orchestrationStatus)),
-        output=completed.result.value if completed.HasField("result") else None,
-        failure=failure,
-        completed_at=now,
-        last_updated_at=now,
-    )

@@ -1,7 +1,9 @@
 """The orchestrations the crash tests run, shared by the test process and the child that dies.
 
 ``hello_sequence`` calls three activities in turn; ``fan_out`` schedules ``count`` activities
-in one episode (over 99 of them make that episode's history span two table batches).
+in one episode (over 99 of them make that episode's history span two table batches);
+``count_on`` calls an activity and continues as new until its input reaches 3;
+``mend_then_greet`` fails until a test mends its key, then can be rewound.
 """
 from __future__ import annotations
 
@@ -40,9 +42,40 @@ def fan_out(ctx: Any, count: int) -> Generator[Any, Any, int]:
     return sum(values)
 
 
+COUNT_TO = 3
+
+
+def count_on(ctx: Any, value: int) -> Generator[Any, Any, int | None]:
+    if value < COUNT_TO:
+        yield ctx.call_activity("double", input=value)
+        ctx.continue_as_new(value + 1)
+        return None
+    return value
+
+
+#: Keys whose ``fails_until_mended`` activity succeeds (a test mends one before a rewind).
+MENDED: set[str] = set()
+
+
+def fails_until_mended(ctx: Any, key: str) -> str:
+    if key not in MENDED:
+        raise RuntimeError(f"{key} is broken")
+    return f"{key} mended"
+
+
+def mend_then_greet(ctx: Any, key: str) -> Generator[Any, Any, list[str]]:
+    first = yield ctx.call_activity("say_hello", input=CITIES[0])
+    second = yield ctx.call_activity("fails_until_mended", input=key)
+    return [first, second]
+
+
 def expected_output(name: str, input_value: Any) -> Any:
     if name == "hello_sequence":
         return [f"Hello {city}!" for city in CITIES]
+    if name == "count_on":
+        return COUNT_TO
+    if name == "mend_then_greet":
+        return [f"Hello {CITIES[0]}!", f"{input_value} mended"]
     return sum(2 * i for i in range(int(input_value)))
 
 
@@ -57,6 +90,9 @@ def registry() -> Registry:
     reg = Registry()
     reg.add_orchestrator(hello_sequence, "hello_sequence")
     reg.add_orchestrator(fan_out, "fan_out")
+    reg.add_orchestrator(count_on, "count_on")
+    reg.add_orchestrator(mend_then_greet, "mend_then_greet")
+    reg.add_activity(fails_until_mended, "fails_until_mended")
     reg.add_activity(say_hello, "say_hello")
     reg.add_activity(double, "double")
     return reg

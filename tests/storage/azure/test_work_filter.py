@@ -6,19 +6,14 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
-from helpers import completed_event, now, orchestrator_started, raised_event, start_message, task_completed  # noqa: E402
+from helpers import now, orchestrator_started, raised_event, start_message, task_completed  # noqa: E402
 
 from azure_durable_ext._proto import pb  # noqa: E402
 from azure_durable_ext.core.model import InstanceState, TaskMessage  # noqa: E402
 from azure_durable_ext.core.status import OrchestrationStatus  # noqa: E402
 from azure_durable_ext.storage.azure.message_codec import MessageData  # noqa: E402
 from azure_durable_ext.storage.azure.message_queue import ReceivedMessage  # noqa: E402
-from azure_durable_ext.storage.azure.work_filter import (  # noqa: E402
-    ORPHAN_DEFERRALS,
-    row_behind_history,
-    select_messages,
-    state_from_history,
-)
+from azure_durable_ext.storage.azure.work_filter import ORPHAN_DEFERRALS, select_messages  # noqa: E402
 
 
 def _received(message: TaskMessage, dequeue_count: int = 1, message_id: str = "m") -> ReceivedMessage:
@@ -79,40 +74,6 @@ def test_results_already_in_the_history_or_the_batch_are_dropped() -> None:
     sel = select_messages([again, fresh, twin, stale, event], row, "e", history)
     assert sel.runnable == [fresh, event]
     assert [m.message_id for m, _ in sel.dropped] == ["a", "c", "d"]
-
-
-def test_a_row_behind_its_history_is_repaired_from_it() -> None:
-    message = start_message("i")
-    row = _row(message.execution_id or "", OrchestrationStatus.PENDING, -5)
-    assert not row_behind_history(row, None, [])
-    history = [orchestrator_started(), message.event]
-    assert row_behind_history(row, message.execution_id, history)
-    assert state_from_history(row, history, now()).status is OrchestrationStatus.RUNNING
-    done = state_from_history(row, [*history, completed_event('"r"')], now())
-    assert done.status is OrchestrationStatus.COMPLETED and done.output == '"r"'
-    failed_event = pb.HistoryEvent(eventId=-1)
-    failed_event.executionCompleted.orchestrationStatus = pb.ORCHESTRATION_STATUS_FAILED
-    failed_event.executionCompleted.failureDetails.errorType = "E"
-    failed = state_from_history(row, [*history, failed_event], now())
-    assert failed.status is OrchestrationStatus.FAILED and failed.failure is not None and failed.failure.error_type == "E"
-
-
-def test_an_unfinished_row_behind_a_finished_history_is_repaired_from_it() -> None:
-    # The last checkpoint stored executionCompleted, its row write failed: the row still says
-    # Running, and the redelivered last result is a duplicate of the history.
-    message = start_message("i")
-    execution = message.execution_id or ""
-    running = _row(execution, OrchestrationStatus.RUNNING, -5)
-    history = [orchestrator_started(), message.event, task_completed(1)]
-    assert not row_behind_history(running, execution, history)  # nothing to tell from an unfinished history
-    finished = [*history, completed_event('"r"')]
-    assert row_behind_history(running, execution, finished)
-    assert row_behind_history(_row(execution, OrchestrationStatus.SUSPENDED, -5), execution, finished)
-    assert not row_behind_history(_row(execution, OrchestrationStatus.COMPLETED, -5), execution, finished)
-    assert not row_behind_history(running, "another execution", finished)
-    repaired = state_from_history(running, finished, now())
-    assert repaired.status is OrchestrationStatus.COMPLETED and repaired.output == '"r"'
-    assert repaired.execution_id == execution and repaired.created_at == running.created_at
 
 
 def test_a_retried_task_accepts_one_result_per_scheduling() -> None:
