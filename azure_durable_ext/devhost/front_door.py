@@ -134,6 +134,15 @@ class FrontDoor:
             loop.call_soon(log_line, log, logging.ERROR, "Executed 'Functions.%s' (Failed, Id=%s): %s",
                            (name, invocation_id, exc))
             return error_response(503, "WorkerUnavailable", str(exc))
+        except asyncio.TimeoutError:
+            # As the Functions host does: the worker is told to cancel (see invoke) and the
+            # invocation is logged as failed; the caller gets a gateway timeout naming it.
+            limit = self.settings.invocation_timeout
+            loop.call_soon(log_line, log, logging.ERROR,
+                           "Executed 'Functions.%s' (Failed, Id=%s, Duration=%.0fms): timeout value of %g s exceeded",
+                           (name, invocation_id, (time.perf_counter() - started) * 1000, limit))
+            return error_response(504, "InvocationTimeout", f"function {name!r} did not finish within the "
+                                  f"invocation timeout ({limit:g} s); the worker was asked to cancel it")
         loop.call_soon(log_line, log, logging.INFO, "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)", (
             name, "Succeeded" if response.status < 500 else "Failed", invocation_id,
             (time.perf_counter() - started) * 1000))

@@ -74,14 +74,21 @@ async def test_an_app_that_fails_to_load_stops_the_start_with_the_reason(tmp_pat
             raise AssertionError("the dev host started an app that cannot load")
 
 
-async def test_an_invocation_over_its_timeout_answers_5xx_and_is_no_longer_in_flight() -> None:
+async def test_an_invocation_over_its_timeout_answers_504_logs_the_failure_and_is_no_longer_in_flight(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="azure_durable_ext.devhost")
     async with running_dev_host(TEST_APP) as host, aiohttp.ClientSession() as s:
         assert host.front_door is not None
         host.front_door.settings = dataclasses.replace(host.front_door.settings, invocation_timeout=0.3)
         async with s.get(f"{host.base_url}/api/slow/5000") as r:
-            assert r.status >= 500
-            assert "TimeoutError" in (await r.json())["error"]
+            body = await r.json()
+            assert (r.status, body["error"]) == (504, "InvocationTimeout")
+            assert "'slow'" in body["message"] and "0.3 s" in body["message"]
         assert host.functions.in_flight == 0
+        await asyncio.sleep(0)  # "Executed" is written right after the answer
+        failed = [m for m in caplog.messages if m.startswith("Executed 'Functions.slow' (Failed, Id=")]
+        assert len(failed) == 1 and failed[0].endswith("timeout value of 0.3 s exceeded")
         async with s.get(f"{host.base_url}/api/slow/1") as r:  # the worker serves the next one
             assert (r.status, await r.text()) == (200, "slept 1")
 
