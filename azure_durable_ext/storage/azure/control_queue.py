@@ -58,9 +58,13 @@ class ControlQueue:
             return
         self._closing = True
         try:
-            if self._receiving:
-                await asyncio.wait({task}, timeout=RECEIVE_GRACE)
-            task.cancel()  # no-op when the round ended; cuts short a receive that hangs
+            try:
+                if self._receiving:
+                    await asyncio.wait({task}, timeout=RECEIVE_GRACE)
+            finally:
+                # A no-op when the round ended; cuts short a receive that hangs, and when
+                # this stop is itself cancelled, still ends the polling it took over.
+                task.cancel()
             try:
                 await task
             except asyncio.CancelledError:

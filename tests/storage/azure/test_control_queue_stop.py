@@ -1,0 +1,93 @@
+"""Stopping a control-queue poller whose receive hangs (an endpoint that accepts and never
+answers): the grace period, and a stop that is itself cancelled, end the polling."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.queue.aio import QueueServiceClient
+
+from azure_durable_ext.core.clock import SystemClock
+from azure_durable_ext.core.options import AzureStorageOptions
+from azure_durable_ext.storage.azure import control_queue
+from azure_durable_ext.storage.azure.connection import development_connection_string, parse_connection_string
+from azure_durable_ext.storage.azure.control_queue import ControlQueue
+from azure_durable_ext.storage.azure.large_messages import MessageManager
+from azure_durable_ext.storage.azure.message_queue import MessageQueue, ReceivedMessage
+from azure_durable_ext.storage.azure.operations import StorageOperationCounter
+from azure_durable_ext.storage.azure.sessions import SessionTable
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def accept_and_stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def _hanging_poller(port: int) -> tuple[ControlQueue, QueueServiceClient, BlobServiceClient]:
+    account = parse_connection_string(development_connection_string(ports={"blob": port, "queue": port, "table": port}))
+    counter = StorageOperationCounter()
+    queues, blobs = account.queue_service(), account.blob_service()
+    queue_client = queues.get_queue_client("hub-control-00")
+    container = blobs.get_container_client("hub-largemessages")
+    queue = MessageQueue(queue_client, MessageManager(container, counter), counter)
+    sessions = SessionTable()
+    sessions.consumed.set()
+
+    async def never_poisons(message: ReceivedMessage, reason: str) -> None:
+        raise AssertionError(f"nothing is received here: {reason}")
+
+    poller = ControlQueue(0, queue, sessions, AzureStorageOptions(), never_poisons, SystemClock())
+    poller.start()
+    for _ in range(500):
+        if poller._receiving:
+            break
+        await asyncio.sleep(0.01)
+    assert poller._receiving, "the poller is inside its receive"
+    return poller, queues, blobs
+
+
+@pytest.mark.timeout(30)
+async def test_a_stop_cancelled_during_its_grace_period_still_ends_the_polling(
+    silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control_queue, "RECEIVE_GRACE", 10.0)
+    poller, queues, blobs = await _hanging_poller(silent_port)
+    polling = poller._task
+    assert polling is not None
+    stopping = asyncio.create_task(poller.stop())
+    await asyncio.sleep(0.1)  # inside the grace period: the receive still hangs
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await asyncio.wait({polling}, timeout=5)
+    assert polling.cancelled(), "the stop's cancellation ended the poll it had taken over"
+    await queues.close()
+    await blobs.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_receive_that_hangs_is_cut_short_after_the_grace_period(
+    silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control_queue, "RECEIVE_GRACE", 0.2)
+    poller, queues, blobs = await _hanging_poller(silent_port)
+    polling = poller._task
+    assert polling is not None
+    await asyncio.wait_for(poller.stop(), 5)
+    assert polling.cancelled()
+    await queues.close()
+    await blobs.close()
