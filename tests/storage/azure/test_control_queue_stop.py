@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.queue.aio import QueueServiceClient
 
 from azure_durable_ext.core.clock import SystemClock
 from azure_durable_ext.core.options import AzureStorageOptions
@@ -37,8 +35,12 @@ async def silent_port() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def _hanging_poller(port: int) -> tuple[ControlQueue, QueueServiceClient, BlobServiceClient]:
-    account = parse_connection_string(development_connection_string(ports={"blob": port, "queue": port, "table": port}))
+@pytest.fixture
+async def hanging(silent_port: int) -> AsyncIterator[tuple[ControlQueue, "asyncio.Task[None]"]]:
+    """A started poller inside a receive that never returns, and its polling task."""
+    account = parse_connection_string(
+        development_connection_string(ports={"blob": silent_port, "queue": silent_port, "table": silent_port})
+    )
     counter = StorageOperationCounter()
     queues, blobs = account.queue_service(), account.blob_service()
     queue_client = queues.get_queue_client("hub-control-00")
@@ -52,22 +54,24 @@ async def _hanging_poller(port: int) -> tuple[ControlQueue, QueueServiceClient, 
 
     poller = ControlQueue(0, queue, sessions, AzureStorageOptions(), never_poisons, SystemClock())
     poller.start()
-    for _ in range(500):
-        if poller._receiving:
-            break
-        await asyncio.sleep(0.01)
-    assert poller._receiving, "the poller is inside its receive"
-    return poller, queues, blobs
+    try:
+        for _ in range(500):
+            if poller._receiving:
+                break
+            await asyncio.sleep(0.01)
+        assert poller._receiving and poller._task is not None, "the poller is inside its receive"
+        yield poller, poller._task
+    finally:
+        await queues.close()
+        await blobs.close()
 
 
 @pytest.mark.timeout(30)
 async def test_a_stop_cancelled_during_its_grace_period_still_ends_the_polling(
-    silent_port: int, monkeypatch: pytest.MonkeyPatch
+    hanging: tuple[ControlQueue, "asyncio.Task[None]"], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(control_queue, "RECEIVE_GRACE", 10.0)
-    poller, queues, blobs = await _hanging_poller(silent_port)
-    polling = poller._task
-    assert polling is not None
+    poller, polling = hanging
     stopping = asyncio.create_task(poller.stop())
     await asyncio.sleep(0.1)  # inside the grace period: the receive still hangs
     stopping.cancel()
@@ -75,19 +79,13 @@ async def test_a_stop_cancelled_during_its_grace_period_still_ends_the_polling(
         await stopping
     await asyncio.wait({polling}, timeout=5)
     assert polling.cancelled(), "the stop's cancellation ended the poll it had taken over"
-    await queues.close()
-    await blobs.close()
 
 
 @pytest.mark.timeout(30)
 async def test_a_receive_that_hangs_is_cut_short_after_the_grace_period(
-    silent_port: int, monkeypatch: pytest.MonkeyPatch
+    hanging: tuple[ControlQueue, "asyncio.Task[None]"], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(control_queue, "RECEIVE_GRACE", 0.2)
-    poller, queues, blobs = await _hanging_poller(silent_port)
-    polling = poller._task
-    assert polling is not None
+    poller, polling = hanging
     await asyncio.wait_for(poller.stop(), 5)
     assert polling.cancelled()
-    await queues.close()
-    await blobs.close()
