@@ -110,12 +110,52 @@ class TablePartitionManager:
         self._stopping.clear()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"partition manager {self.worker_id}")
 
+    def start_when(self, asked: asyncio.Event) -> None:
+        """Claim nothing until ``asked`` is set, then start as ``start`` does, in the
+        background (a failing first round is logged and retried every ``acquire_interval``).
+        The service passes the event its first request for orchestration work sets, so a
+        process that never runs orchestrations leaves the partitions to those that do."""
+        self._stopping.clear()
+        self._task = asyncio.get_running_loop().create_task(
+            self._start_when(asked), name=f"partition manager {self.worker_id}"
+        )
+
+    async def _start_when(self, asked: asyncio.Event) -> None:
+        if not await self._first(asked):
+            return
+        log.info("worker %s: orchestration work was asked for; claiming partitions", self.worker_id)
+        while True:
+            try:
+                with unavailable_as(self._setting_name, "claiming partitions in the Partitions table"):
+                    await self.run_round()
+                break
+            except Exception:
+                log.exception("worker %s: first partition lease round failed; retrying", self.worker_id)
+                if not await self._first(None, timeout=self.options.acquire_interval):
+                    return
+        log.info("worker %s owns partitions %s", self.worker_id, sorted(self.owned))
+        await self._loop()
+
+    async def _first(self, asked: asyncio.Event | None, timeout: float | None = None) -> bool:
+        """Wait for ``asked`` (or ``timeout``); False when stopping came first."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if asked is not None:
+            waits.append(asyncio.ensure_future(asked.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                await _cancel(waiting)
+        return not self._stopping.is_set()
+
     async def stop(self) -> None:
         """Stop claiming, drain every owned partition and release its lease (hand-over)."""
         self._stopping.set()
         task, self._task = self._task, None
         if task is not None:
             await task
+        if not self._rows:
+            return  # never read the table (nothing asked for work): nothing to hand over
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.drain_timeout + 4 * self.options.operation_timeout
         try:

@@ -123,7 +123,10 @@ class AzureStorageOrchestrationService(OrchestrationService):
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Create the hub if needed and start polling: the partitions this process wins
-        leases for, or all of them when table partition management is off."""
+        leases for, or all of them when table partition management is off. Leases are
+        claimed once this process asks for orchestration work (its first
+        ``lock_next_orchestration``, at once if that came before ``start``): a client-only
+        process takes no partitions from the processes that run orchestrations."""
         hub = await self._ready()
         if not self.options.use_table_partition_management:
             log.info(
@@ -132,7 +135,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             )
         elif self.partition_manager is None:
             await self.set_owned_partitions(frozenset())
-            self.partition_manager = TablePartitionManager(
+            manager = self.partition_manager = TablePartitionManager(
                 hub.resources.partitions,
                 self.names.control_queues,
                 self,
@@ -141,13 +144,18 @@ class AzureStorageOrchestrationService(OrchestrationService):
                 counter=self.counter,
                 setting_name=self._account.setting_name,
             )
-            try:
-                await self.partition_manager.start()
-            except BaseException:
-                self.partition_manager = None
-                raise
-            log.info("task hub %s: worker %s owns partitions %s", self.names.hub,
-                     self.partition_manager.worker_id, sorted(self.owned_partitions))
+            if self._sessions.consumed.is_set():
+                try:
+                    await manager.start()
+                except Exception:
+                    self.partition_manager = None
+                    raise
+                log.info("task hub %s: worker %s owns partitions %s", self.names.hub,
+                         manager.worker_id, sorted(self.owned_partitions))
+            else:
+                manager.start_when(self._sessions.consumed)
+                log.info("task hub %s: worker %s claims partitions once this process asks for "
+                         "orchestration work", self.names.hub, manager.worker_id)
         for p in sorted(self.owned_partitions):
             self._poller(p).start()
 

@@ -26,6 +26,13 @@ FAST_LEASES = PartitionLeaseOptions(
 )
 
 
+async def start_running(service: AzureStorageOrchestrationService) -> None:
+    """Start ``service`` as a process that runs orchestrations does: started, then asking for
+    orchestration work once (a dispatcher's first request), which has it claim partitions."""
+    await service.start()
+    assert await service.lock_next_orchestration(0.0) is None
+
+
 def polled(service: AzureStorageOrchestrationService) -> frozenset[int]:
     """Partitions a started service may hand out work from: its owned set (once its
     partition manager runs; before, the default is every partition) plus any poller alive."""

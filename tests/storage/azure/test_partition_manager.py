@@ -19,7 +19,7 @@ import pytest
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.data.tables.aio import TableClient
 from azurite_fixture import make_azure_service, unique_hub_name
-from partition_support import FAST_LEASES, OwnershipMonitor, eventually, polled, read_leases, split
+from partition_support import FAST_LEASES, OwnershipMonitor, eventually, polled, read_leases, split, start_running
 
 from azure_durable_ext.core.options import PartitionLeaseOptions
 from azure_durable_ext.core.status import RUNNING_STATES
@@ -74,8 +74,14 @@ async def test_two_services_split_four_partitions_keep_them_and_hand_over_on_sto
     async with shared_hub(azurite, ["a", "b"]) as (services, monitor):
         a, b = services["a"], services["b"]
         await a.start()
-        assert a.owned_partitions == ALL, "a lone worker claims every partition in its first round"
-        await b.start()
+        assert a.owned_partitions == frozenset() and await read_leases(_table(a)) == {}, "nothing asked for work yet"
+        assert await a.lock_next_orchestration(0.0) is None
+
+        async def a_owns_all() -> bool:
+            return a.owned_partitions == ALL
+
+        await eventually("a lone worker claiming every partition once it asks for work", a_owns_all)
+        await start_running(b)
 
         async def split_two_two() -> bool:
             return split([a, b]) == [2, 2] and a.owned_partitions | b.owned_partitions == ALL
@@ -122,7 +128,7 @@ async def test_two_services_split_four_partitions_keep_them_and_hand_over_on_sto
 async def test_three_services_balance_and_a_silent_one_is_taken_over_after_expiry(azurite: AzuriteProcess) -> None:
     async with shared_hub(azurite, ["a", "b", "c"]) as (services, monitor):
         a, b, c = services.values()
-        await asyncio.gather(a.start(), b.start(), c.start())
+        await asyncio.gather(start_running(a), start_running(b), start_running(c))
 
         async def balanced() -> bool:
             return split([a, b, c]) == [1, 1, 2] and a.owned_partitions | b.owned_partitions | c.owned_partitions == ALL
@@ -215,7 +221,7 @@ async def test_a_stolen_partition_is_drained_before_release_and_its_work_moves(a
         others = [f"other{i}" for i in range(12)]
         for iid in others:
             await a.create_instance(start_message(iid), RUNNING_STATES)
-        await b.start()  # steals the first two partitions of a: control-00 and control-01
+        await start_running(b)  # steals the first two partitions of a: control-00 and control-01
         row0 = a.names.control_queue(0)
 
         async def partition_1_moved_and_0_waits_for_the_lock() -> bool:
