@@ -8,6 +8,7 @@ fresh reads.
 """
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ class CachedInstance:
     state: InstanceState | None
     row_etag: str | None
     snapshot: HistorySnapshot
+    #: The last episode's row write while it is still under way (its result is the ETag
+    #: to use instead of ``row_etag``): the next episode may run meanwhile.
+    row_write: "asyncio.Task[str | None] | None" = None
 
 
 class InstanceCache:
