@@ -8,7 +8,6 @@ fresh reads.
 """
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +23,6 @@ class CachedInstance:
     state: InstanceState | None
     row_etag: str | None
     snapshot: HistorySnapshot
-    #: The last episode's row write while it is still under way (its result is the ETag
-    #: to use instead of ``row_etag``): the next episode may run meanwhile.
-    row_write: "asyncio.Task[str | None] | None" = None
 
 
 class InstanceCache:

@@ -3,8 +3,6 @@
 Reads are skipped when this process stored the instance last (``InstanceCache``); every
 write is ETag-guarded, so a stale read only costs a retry. Checkpoint order: outbound
 messages, history batch with the sentinel, instance row, then the consumed messages deleted.
-The instance is released once the history is written: the next episode runs while the row
-is written, and its own row write waits for that one.
 """
 from __future__ import annotations
 
@@ -38,11 +36,6 @@ class OrchestrationLock:
     snapshot: HistorySnapshot
     new_execution: bool
     released: bool = False
-    #: The previous episode's row write, if still under way (see ``CachedInstance``).
-    row_write: "asyncio.Task[str | None] | None" = None
-
-    def cached(self, state: InstanceState | None) -> CachedInstance:
-        return CachedInstance(state, self.row_etag, self.snapshot, self.row_write)
 
 
 class OrchestrationWork:
@@ -63,8 +56,6 @@ class OrchestrationWork:
         self._notify = notify
         self._locks: dict[str, OrchestrationLock] = {}
         self.cache = InstanceCache()
-        #: Row writes still under way after their episode released the instance.
-        self._row_writes: dict[str, asyncio.Task[str | None]] = {}
 
     def clear(self) -> None:
         """Forget locks, buffered messages and cached state (stopping, hub deleted)."""
@@ -93,14 +84,12 @@ class OrchestrationWork:
     async def _open(self, instance_id: str, messages: list[ReceivedMessage]) -> OrchestrationWorkItem | None:
         with self._where(f"loading instance {instance_id!r}"):
             cached = self.cache.take(instance_id)
-            row_write = None
             if cached is not None:
-                state, etag, snapshot, row_write = cached.state, cached.row_etag, cached.snapshot, cached.row_write
+                state, etag, snapshot = cached.state, cached.row_etag, cached.snapshot
                 selection = select_messages(messages, state, snapshot.execution_id, snapshot.events)
                 if selection.dropped or selection.deferred or _starts_other_execution(messages, state):
                     cached = None  # never drop, defer or restart on cached knowledge: check afresh
             if cached is None:
-                row_write = None
                 (state, etag), snapshot = await asyncio.gather(
                     self._tracking.fetch_instance(instance_id), self._tracking.load_history(instance_id)
                 )
@@ -119,7 +108,7 @@ class OrchestrationWork:
                 await self._defer(message)
             if not selection.runnable:
                 return None
-        lock = OrchestrationLock(selection.runnable, etag, snapshot, selection.new_execution, row_write=row_write)
+        lock = OrchestrationLock(selection.runnable, etag, snapshot, selection.new_execution)
         self._locks[instance_id] = lock
         return OrchestrationWorkItem(
             instance_id=instance_id,
@@ -197,7 +186,7 @@ class OrchestrationWork:
         state = _with_stored_generation(checkpoint.state, item, lock)
         if _changes_nothing(checkpoint, state, item, lock):
             # Messages that change nothing (a dispatcher discarding them): only consume them.
-            self.cache.put(item.instance_id, lock.cached(item.state))
+            self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
             self._release(item, lock)
             with self._where(f"deleting the messages {item.instance_id!r} consumed"):
                 await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
@@ -213,6 +202,7 @@ class OrchestrationWork:
                     self._clock.now(),
                     replace=checkpoint.new_execution or lock.new_execution,
                 )
+                row_etag = await self._write_row_after_history(state, lock.row_etag)
         except Exception:
             # Conflict or storage failure: nothing more of this episode is applied; the
             # messages come back at once and the next episode reads fresh state.
@@ -220,60 +210,16 @@ class OrchestrationWork:
             self._release(item, lock)
             await self._release_messages_after_failure(lock.messages)
             raise
-        # The history holds the episode: the instance is released now and the row follows,
-        # so the next episode can run while the row is written (its own row write waits
-        # for this one, in ETag order). Waiters hear of the state once the row has it.
-        row_write = asyncio.create_task(self._write_row_after_history(state, lock))
-        self._track_row_write(item.instance_id, row_write)
-        self.cache.put(item.instance_id, CachedInstance(state, None, lock.snapshot, row_write))
+        self.cache.put(item.instance_id, CachedInstance(state, row_etag, lock.snapshot))
         self._release(item, lock)
-        try:
-            with self._where(f"writing the row of {item.instance_id!r}"):
-                await asyncio.shield(row_write)  # (cancelled here, the write still completes)
-        except Exception:
-            # The row stays behind its history. The messages come back at once; the fresh
-            # read they lead to repairs the row (row_repair), then they are duplicates.
-            self.cache.forget(item.instance_id)
-            await self._release_messages_after_failure(lock.messages)
-            raise
         with self._where(f"deleting the messages {item.instance_id!r} consumed"):
             await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
         self._notify(item.instance_id, state)
 
-    def _track_row_write(self, instance_id: str, row_write: "asyncio.Task[str | None]") -> None:
-        self._row_writes[instance_id] = row_write
-
-        def done(task: "asyncio.Task[str | None]") -> None:
-            if self._row_writes.get(instance_id) is task:
-                del self._row_writes[instance_id]
-            if not task.cancelled() and task.exception() is not None:
-                # Reported by the episode's complete() unless that was cancelled meanwhile.
-                log.debug("instance %r: row write failed: %s", instance_id, task.exception())
-
-        row_write.add_done_callback(done)
-
-    def writing(self, belongs: Callable[[str], bool]) -> bool:
-        """True while the row write of an instance ``belongs`` selects is under way."""
-        return any(belongs(i) for i in self._row_writes)
-
-    async def _row_etag(self, lock: OrchestrationLock, instance_id: str) -> str | None:
-        """The ETag to write the row with: the previous episode's write's, once it is done.
-        If that write failed, the row is behind the history and this episode's state (newer,
-        and the history has both episodes) goes over the row as it is."""
-        if lock.row_write is None:
-            return lock.row_etag
-        try:
-            return await asyncio.shield(lock.row_write)
-        except Exception as exc:  # noqa: BLE001 - its own complete() reported it; recover here
-            log.info("instance %r: the previous row write failed (%s); writing over the current row", instance_id, exc)
-            _, etag = await self._tracking.fetch_instance(instance_id, include_payloads=False)
-            return etag
-
-    async def _write_row_after_history(self, state: InstanceState, lock: OrchestrationLock) -> str | None:
+    async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
         """Write the row; if it changed only because a start (from any process) wrote it for
         this very execution, write again over the fresh row: the history already holds the
         episode and the row must follow it."""
-        etag = await self._row_etag(lock, state.instance_id)
         try:
             return await self._tracking.write_instance(state, etag)
         except ConcurrencyConflictError:
@@ -284,7 +230,7 @@ class OrchestrationWork:
 
     async def abandon(self, item: OrchestrationWorkItem, delay: float) -> None:
         lock = self._held(item)
-        self.cache.put(item.instance_id, lock.cached(item.state))
+        self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
         self._release(item, lock)
         await self._hide_all(lock.messages, delay, deliberate=True)
 

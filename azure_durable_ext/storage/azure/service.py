@@ -211,7 +211,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
                 "partition %d: %d of %d buffered messages could not be put back (%s); they "
                 "reappear after their visibility timeout", partition, len(failed), len(dropped), failed[0],
             )
-        while self._sessions.any_locked(belongs) or parts.work.writing(belongs):
+        while self._sessions.any_locked(belongs):
             await asyncio.sleep(0.05)
         parts.work.cache.forget_where(belongs)
 
