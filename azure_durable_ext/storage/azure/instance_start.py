@@ -91,7 +91,7 @@ async def settle_failed_start(
             state.instance_id, _brief(error), state.execution_id,
         )
         return True
-    await take_back(queue, sent)
+    await take_back(tracking, queue, sent, state)
     return False
 
 
@@ -100,10 +100,12 @@ def _brief(error: BaseException) -> str:
     return f"{type(error).__name__}: {first[0][:200]}" if first else type(error).__name__
 
 
-async def take_back(queue: MessageQueue, sent: SentMessage) -> None:
-    """Delete a start message after a failed start; if that fails too (storage gone), the
-    orphan rule in ``work_filter`` decides later."""
+async def take_back(tracking: TrackingStore, queue: MessageQueue, sent: SentMessage, state: InstanceState) -> None:
+    """Delete a start message after a failed start. A poller that holds it already gets a
+    note not to run it, as for a refused start; if storage fails here too, the orphan rule in
+    ``work_filter`` decides later."""
     try:
-        await queue.delete(sent)
+        if not await queue.delete(sent):
+            await tracking.record_refused_start(state.instance_id, state.execution_id)
     except Exception:
         log.exception("could not take back start message %s on %s", sent.message_id, queue.name)

@@ -3,6 +3,7 @@ that reaches Azurite (and is applied there) but whose reply never arrives, or on
 leaves. Storage offers no other way to cause these faults on purpose; everything else is real."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
@@ -23,9 +24,14 @@ class LossyTransport(AioHttpTransport):
         super().__init__(**kwargs)
         self.fate = {"write": DELIVER, "read": DELIVER}
         self.seen = {LOSE_REPLY: 0, NOT_SENT: 0}
+        #: Runs once, just before the next fault (what else happens meanwhile).
+        self.before_fault: Callable[[], Awaitable[None]] | None = None
 
     async def send(self, request: Any, **config: Any) -> Any:  # type: ignore[override]
         fate = self.fate["read" if request.method.upper() == "GET" else "write"]
+        if fate != DELIVER and self.before_fault is not None:
+            meanwhile, self.before_fault = self.before_fault, None
+            await meanwhile()
         if fate == NOT_SENT:
             self.seen[NOT_SENT] += 1
             raise ServiceRequestError(f"test: {request.method} {request.url} could not be sent")

@@ -3,6 +3,7 @@ the row is read back before the start message is taken back, so a start that did
 never left as a Pending row without its message."""
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -102,3 +103,24 @@ async def test_a_start_whose_row_cannot_be_read_back_keeps_its_message(
     state = await service.get_instance("unknown")
     assert state is not None and state.status is OrchestrationStatus.COMPLETED
     assert await service.lock_next_orchestration(1.0) is None, "no start message is left behind"
+
+
+async def test_a_failed_start_whose_message_a_poller_holds_is_not_run(
+    lossy: tuple[AzureStorageOrchestrationService, LossyTransport],
+) -> None:
+    service, transport = lossy
+    queue = service._hub.resources.control_queues[service.names.partition_of("taken")]
+
+    async def a_poller_takes_the_start() -> None:
+        taken = [m async for m in queue.receive_messages(max_messages=32, visibility_timeout=1)]
+        assert len(taken) == 1
+
+    transport.fate["write"] = NOT_SENT
+    transport.before_fault = a_poller_takes_the_start
+    with pytest.raises(StorageUnavailableError):  # no row: the start did not happen
+        await service.create_instance(start_message("taken"), RUNNING_STATES)
+    transport.fate["write"] = DELIVER
+    await asyncio.sleep(1.1)  # the poller's lock runs out: the start message is visible again
+    assert await service.lock_next_orchestration(2.0) is None, "the failed start is refused, not run"
+    assert await service.get_instance("taken") is None
+    assert await _queued_starts(service, "taken") == []
