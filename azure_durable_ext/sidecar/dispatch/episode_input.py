@@ -20,7 +20,11 @@ Pure decisions (no I/O), applied to every orchestration work item before anythin
   failed sub-orchestration is sent an executionRewound too. The episode then continues.
 - Messages before the instance's executionStarted (events raised at a scheduled instance)
   are deferred; a terminate of an instance that never started terminates it directly.
-- Messages to an instance that has no row and no start are held back (``UNKNOWN``).
+- Messages to an instance that has no row and no start are held back (``UNKNOWN``); the
+  dispatcher discards them after a few deliveries, as DurableTask.AzureStorage discards
+  messages to an instance that does not exist.
+- Messages ahead of an accepted start in the batch (queues do not keep order; an event held
+  back until the start arrived) follow the start.
 
 The request's ``newEvents`` begin with orchestratorStarted stamped ``now``.
 """
@@ -201,7 +205,10 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
                 plan.replaced_history = bool(history)
                 history, started, finished, execution = [], event.executionStarted, False, start_execution
                 awaiting = Counter()
-                kept = [event]
+                # What came ahead of the start in this batch (queues do not keep order; an
+                # event held back until the start arrived) was sent to this instance before
+                # it ran: it follows the start.
+                kept = [event, *kept]
                 continue
             if finished:
                 plan.dropped.append((kind, f"execution {start_execution} already ran"))

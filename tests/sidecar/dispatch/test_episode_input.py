@@ -141,6 +141,16 @@ def test_events_before_the_start_are_deferred_and_unknown_instances_held() -> No
     assert unknown.kind is PlanKind.UNKNOWN
 
 
+def test_messages_ahead_of_the_start_in_a_batch_follow_it() -> None:
+    # Queues do not keep order, and an event held back for a missing instance comes back
+    # ahead of the start that arrived meanwhile: neither may be lost.
+    raised, terminate = event("eventRaised", name="x"), event("executionTerminated")
+    for state_ in (None, state(OrchestrationStatus.PENDING)):
+        plan = plan_episode(item(state_, [], msg(raised, None), msg(start_event()), msg(terminate, None)), NOW)
+        assert plan.kind is PlanKind.RUN and not plan.dropped
+        assert new_kinds(plan) == ["orchestratorStarted", "executionStarted", "eventRaised", "executionTerminated"]
+
+
 def test_rewind_removes_the_failure_and_rewinds_failed_children() -> None:
     failed_history = RUNNING_HISTORY + [
         event("taskCompleted", taskScheduledId=0),
