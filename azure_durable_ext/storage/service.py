@@ -158,6 +158,11 @@ class OrchestrationService(abc.ABC):
         """Release the lock without applying anything; the messages come back after ``delay``."""
 
     @abc.abstractmethod
+    async def discard_orchestration(self, item: OrchestrationWorkItem) -> None:
+        """Consume the locked messages without storing anything and release the lock (what
+        DurableTask.AzureStorage does with messages to an instance that does not exist)."""
+
+    @abc.abstractmethod
     async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
         """Extend the lock of a long-running episode."""
 

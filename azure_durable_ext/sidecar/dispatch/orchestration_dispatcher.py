@@ -33,8 +33,12 @@ from .work_loop import RoutingDispatcher, retry_delay
 
 log = logging.getLogger(__name__)
 
-#: How long messages to an instance without a row (or sent before its start) are held back.
+#: How long messages to an instance without a row (or sent before its start) are held back,
+#: and how many deliveries they get before they are discarded: a start that queues do not
+#: deliver in order gets about five minutes to arrive; after that the messages go, as
+#: DurableTask.AzureStorage discards messages to an instance that does not exist.
 UNKNOWN_INSTANCE_DELAY = 60.0
+UNKNOWN_INSTANCE_DELIVERIES = 5
 DEFERRED_DELAY = 1.0
 
 
@@ -50,6 +54,8 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         *,
         make_execution_id: Callable[[], str] = new_execution_id,
         event_burst_window: float = 0.0,
+        unknown_instance_delay: float = UNKNOWN_INSTANCE_DELAY,
+        unknown_instance_deliveries: int = UNKNOWN_INSTANCE_DELIVERIES,
         **options: Any,
     ) -> None:
         """``options``: RoutingDispatcher's (clock, max_concurrent, poll_timeout, delays)."""
@@ -57,6 +63,8 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self.service = service
         self.make_execution_id = make_execution_id
         self.event_burst_window = event_burst_window
+        self.unknown_instance_delay = unknown_instance_delay
+        self.unknown_instance_deliveries = unknown_instance_deliveries
         self._last_episode: dict[str, float] = {}
 
     async def fetch(self, timeout: float) -> OrchestrationWorkItem | None:
@@ -133,11 +141,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         elif plan.kind is PlanKind.DEFER:
             await self._put_back(item, retry_delay(DEFERRED_DELAY, item.dequeue_count, 30.0), "messages before the start")
         else:
-            log.warning(
-                "instance %r does not exist; holding back %d message(s) for %.0fs",
-                item.instance_id, len(item.new_messages), UNKNOWN_INSTANCE_DELAY,
-            )
-            await self._put_back(item, UNKNOWN_INSTANCE_DELAY, None)
+            await self._unknown_instance(item)
 
     async def _run(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> None:
         assert plan.request is not None
@@ -169,9 +173,27 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
     async def _discard(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> None:
         """Consume messages that change nothing (the row stays as it is)."""
         if item.state is None:
-            await self._put_back(item, UNKNOWN_INSTANCE_DELAY, None)
+            await self._unknown_instance(item)
             return
         await self._complete(item, OrchestrationCheckpoint(state=item.state), plan)
+
+    async def _unknown_instance(self, item: OrchestrationWorkItem) -> None:
+        """Messages to an instance with no row and no start: held back for the start to
+        arrive, then discarded."""
+        kinds = ",".join(m.event.WhichOneof("eventType") or "?" for m in item.new_messages)
+        if item.dequeue_count >= self.unknown_instance_deliveries:
+            log.warning(
+                "instance %r does not exist: discarding %d message(s) (%s) after %d deliveries",
+                item.instance_id, len(item.new_messages), kinds, item.dequeue_count,
+            )
+            await self.service.discard_orchestration(item)
+            return
+        log.warning(
+            "instance %r does not exist; holding back %d message(s) (%s) for %gs (delivery %d of %d)",
+            item.instance_id, len(item.new_messages), kinds, self.unknown_instance_delay,
+            item.dequeue_count, self.unknown_instance_deliveries,
+        )
+        await self._put_back(item, self.unknown_instance_delay, None)
 
     async def _put_back(self, item: OrchestrationWorkItem, delay: float, reason: str | None) -> None:
         if reason is not None:

@@ -228,6 +228,12 @@ class OrchestrationWork:
                 raise
             return await self._tracking.write_instance(state.evolve(generation=current.generation), fresh_etag)
 
+    async def discard(self, item: OrchestrationWorkItem) -> None:
+        lock = self._held(item)
+        self._release(item, lock)
+        with self._where(f"deleting the messages of {item.instance_id!r}"):
+            await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+
     async def abandon(self, item: OrchestrationWorkItem, delay: float) -> None:
         lock = self._held(item)
         self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))

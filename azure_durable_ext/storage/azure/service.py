@@ -466,6 +466,10 @@ class AzureStorageOrchestrationService(OrchestrationService):
         await self._hub.work.abandon(item, delay)
         self._local_enqueue(item.instance_id)
 
+    async def discard_orchestration(self, item: OrchestrationWorkItem) -> None:
+        """Delete the locked messages and release the instance."""
+        await self._hub.work.discard(item)
+
     async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
         await self._hub.work.renew(item, self.options.control_queue_visibility_timeout)
 

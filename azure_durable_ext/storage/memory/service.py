@@ -275,6 +275,17 @@ class InMemoryOrchestrationService(OrchestrationService):
             self._ready.put(item.instance_id)
         self._changes.notify(item.instance_id)
 
+    async def discard_orchestration(self, item: OrchestrationWorkItem) -> None:
+        """See the contract: the messages are gone; an instance that is nothing but those
+        messages is forgotten."""
+        inst = self._locked_instance(item)
+        inst.lock = None
+        inst.abandon_count = 0
+        if inst.messages:
+            self._ready.put(item.instance_id)
+        elif inst.state is None and not inst.history:
+            del self._instances[item.instance_id]
+
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
         """Put the messages back ahead of newer ones; offer the instance again after ``delay``."""
         inst = self._locked_instance(item)

@@ -324,3 +324,60 @@ async def test_slow_episode_lock_is_renewed() -> None:
     finally:
         await dispatcher.stop()
     assert running is not None and service.orchestration_renewals >= 3
+
+
+async def test_messages_to_an_instance_that_never_comes_are_held_back_then_discarded() -> None:
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+
+    class CountingService(InMemoryOrchestrationService):
+        def __init__(self) -> None:
+            super().__init__()
+            self.held: list[int] = []
+            self.discarded: list[int] = []
+            self.gone = asyncio.Event()
+
+        async def abandon_orchestration(self, item: Any, *, delay: float = 0.0) -> None:
+            self.held.append(item.dequeue_count)
+            await super().abandon_orchestration(item, delay=delay)
+
+        async def discard_orchestration(self, item: Any) -> None:
+            self.discarded.append(item.dequeue_count)
+            await super().discard_orchestration(item)
+            self.gone.set()
+
+    service = CountingService()
+    dispatcher = OrchestrationDispatcher(
+        service, [], poll_timeout=0.1, unknown_instance_delay=0.05, unknown_instance_deliveries=3
+    )
+    await dispatcher.start()
+    try:
+        await service.send_messages([TaskMessage("ghost", None, pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="e")))])
+        await asyncio.wait_for(service.gone.wait(), 10)
+    finally:
+        await dispatcher.stop()
+    assert service.held == [1, 2], "held back for the start to arrive"
+    assert service.discarded == [3], "then discarded"
+    assert await service.lock_next_orchestration(0.2) is None and await service.get_instance("ghost") is None
+
+
+async def test_a_start_that_arrives_while_messages_are_held_back_gets_them() -> None:
+    service = InMemoryOrchestrationService()
+    registry = Registry()
+
+    def waits(ctx: Any, _: Any) -> Any:
+        value = yield ctx.wait_for_external_event("e")
+        return value
+
+    registry.add_orchestrator(waits, name="Waits")
+    hub, dispatchers = await run_hub(service, registry)
+    dispatchers.orchestrations.unknown_instance_delay = 0.2
+    try:
+        early = pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="e"))
+        early.eventRaised.input.value = '"early"'
+        await service.send_messages([TaskMessage("late", None, early)])
+        await asyncio.sleep(0.1)  # the event is held back: no such instance yet
+        await hub.durable.start_new("Waits", "late")
+        done = await service.wait_for_instance("late", lambda s: s.status.is_terminal, 10)
+    finally:
+        await dispatchers.stop()
+    assert done is not None and done.status is OrchestrationStatus.COMPLETED and done.output == '"early"'

@@ -172,6 +172,22 @@ async def test_abandon_with_delay_holds_the_messages(provider: OrchestrationServ
     await provider.complete_orchestration(again, episode(again))
 
 
+async def test_discard_consumes_the_messages_and_stores_nothing(provider: OrchestrationService) -> None:
+    await provider.send_messages([raised_event("ghost")])
+    item = await _lock(provider)
+    assert item.instance_id == "ghost" and item.state is None
+    await provider.discard_orchestration(item)
+    with pytest.raises(ConcurrencyConflictError):
+        await provider.discard_orchestration(item)
+    assert await provider.lock_next_orchestration(NOTHING) is None, "the messages are gone"
+    assert await provider.get_instance("ghost") is None
+    assert await provider.get_history("ghost") == []
+    await provider.send_messages([raised_event("ghost")])  # a later message is delivered as usual
+    again = await _lock(provider)
+    assert again.instance_id == "ghost" and again.dequeue_count == 1
+    await provider.discard_orchestration(again)
+
+
 async def test_new_execution_replaces_the_history(provider: OrchestrationService) -> None:
     await provider.create_instance(start_message("can"), RUNNING_STATES)
     item = await _lock(provider)
