@@ -158,14 +158,28 @@ class TablePartitionManager:
             return  # never read the table (nothing asked for work): nothing to hand over
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.drain_timeout + 4 * self.options.operation_timeout
+        failures = 0
         try:
             while True:
+                failed = False
                 try:
                     await self.run_round(shutting_down=True)
-                except Exception:
-                    log.exception("worker %s: releasing partition leases failed; retrying", self.worker_id)
+                except Exception as exc:
+                    failed = True
+                    # The first failure with its traceback; the retries (every busy_interval
+                    # until the deadline) in one line each.
+                    if failures == 0:
+                        log.exception("worker %s: releasing partition leases failed; retrying", self.worker_id)
+                    else:
+                        log.warning("worker %s: releasing partition leases failed again (%s: %s); retrying",
+                                    self.worker_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                    failures += 1
                 if not held_partitions(self._rows.values(), self.worker_id, self._clock.now()):
-                    log.info("worker %s: released every partition lease", self.worker_id)
+                    if failed:
+                        log.warning("worker %s: partition leases not released (storage unreachable); they "
+                                    "expired by themselves", self.worker_id)
+                    else:
+                        log.info("worker %s: released every partition lease", self.worker_id)
                     return
                 if loop.time() >= deadline:
                     log.warning(

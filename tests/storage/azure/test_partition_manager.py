@@ -270,3 +270,33 @@ async def test_without_table_partition_management_one_service_polls_everything(
             await service.delete_task_hub()
         finally:
             await service.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_a_stop_with_storage_gone_gives_up_by_its_deadline_logging_one_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    own = AzuriteProcess()  # this test stops its storage: not the session's Azurite
+    own.start()
+    service = make_azure_service(own, partition_leases=FAST_LEASES, partition_count=2)
+    try:
+        await service.create_task_hub()
+        await start_running(service)
+        async def owns_both() -> bool:
+            return service.owned_partitions == frozenset({0, 1})
+
+        await eventually("the service owns both partitions", owns_both)
+    finally:
+        own.stop()
+    caplog.set_level(logging.INFO, logger="azure_durable_ext.storage.azure.partition_manager")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await service.stop()
+    deadline = FAST_LEASES.drain_timeout + 4 * FAST_LEASES.operation_timeout
+    assert loop.time() - began < deadline + 10, "stop gives up once its deadline passed"
+    failures = [r for r in caplog.records if "releasing partition leases failed" in r.getMessage()]
+    assert len(failures) >= 2, "it retried"
+    assert [r.exc_info is not None for r in failures] == [True] + [False] * (len(failures) - 1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("expire" in m and "by themselves" in m for m in messages), "says the leases were left to expire"
+    assert not any("released every partition lease" in m for m in messages)
