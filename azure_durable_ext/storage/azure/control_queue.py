@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ...core.clock import Clock
+from ...core.tasks import cancel_and_wait
 from ...core.options import AzureStorageOptions
 from .message_queue import MessageQueue, ReceivedMessage
 from .polling import PollingBackoff
@@ -65,11 +66,7 @@ class ControlQueue:
                 # A no-op when the round ended; cuts short a receive that hangs, and when
                 # this stop is itself cancelled, still ends the polling it took over.
                 task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise
+            await cancel_and_wait(task)
         finally:
             self._closing = False
 

@@ -27,6 +27,7 @@ from azure.data.tables.aio import TableClient
 from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.errors import StorageUnavailableError
 from ...core.options import PartitionLeaseOptions
+from ...core.tasks import cancel_and_wait
 from .operations import StorageOperationCounter, unavailable_as
 from .partition_leases import (
     LeaseChange,
@@ -145,7 +146,7 @@ class TablePartitionManager:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
-                await _cancel(waiting)
+                await cancel_and_wait(waiting)
         return not self._stopping.is_set()
 
     async def stop(self) -> None:
@@ -197,7 +198,7 @@ class TablePartitionManager:
         self._stopping.set()
         task, self._task = self._task, None
         if task is not None:
-            await _cancel(task)
+            await cancel_and_wait(task)
         await self._cancel_drains()
         self._polled = frozenset()
 
@@ -271,7 +272,7 @@ class TablePartitionManager:
         given_up = self._polled - polled
         await self._poll(polled)
         for partition in polled & self._drains.keys():
-            await _cancel(self._drains.pop(partition))  # polled again (a steal was withdrawn)
+            await cancel_and_wait(self._drains.pop(partition))  # polled again (a steal was withdrawn)
         for partition in (to_drain | given_up) - polled:
             if partition not in self._drains:
                 self._drains[partition] = asyncio.get_running_loop().create_task(
@@ -330,7 +331,7 @@ class TablePartitionManager:
     async def _cancel_drains(self) -> None:
         drains, self._drains = self._drains, {}
         for task in drains.values():
-            await _cancel(task)
+            await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         failures = 0
@@ -358,15 +359,6 @@ class TablePartitionManager:
                 await asyncio.wait_for(self._stopping.wait(), interval)
             except asyncio.TimeoutError:
                 continue
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
 
 
 def _log_change(worker: str, write: LeaseWrite) -> None:
