@@ -28,6 +28,7 @@ from .worker_runners import FunctionsActivityRunner, FunctionsOrchestrationRunne
 
 if TYPE_CHECKING:
     from ..storage.azure.azurite import AzuriteProcess
+    from .azurite_watch import AzuriteWatch
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class DevHost:
             config.app_dir, settings=config.settings, restart_delay=options.restart_delay, worker_args=options.worker_args
         )
         self.azurite: "AzuriteProcess | None" = None
+        self._azurite_watch: "AzuriteWatch | None" = None
         self.sidecar: SidecarHost | None = None
         self.front_door: FrontDoor | None = None
 
@@ -80,10 +82,13 @@ class DevHost:
         try:
             if self.options.storage == "azure":
                 from ..storage.azure.azurite import ensure_development_storage
+                from .azurite_watch import AzuriteWatch
 
                 self.azurite = await asyncio.to_thread(ensure_development_storage, self.config.storage_connection_string)
                 if self.azurite is not None:
                     log.info("started Azurite for UseDevelopmentStorage=true")
+                    self._azurite_watch = AzuriteWatch(self.azurite)
+                    self._azurite_watch.start()
             await self.functions.start()
             self.sidecar = self._sidecar()
             await self.sidecar.start()
@@ -132,6 +137,9 @@ class DevHost:
                 first = first or exc
         self.front_door = None
         self.sidecar = None
+        watch, self._azurite_watch = self._azurite_watch, None
+        if watch is not None:
+            await watch.stop()
         if self.azurite is not None:
             await asyncio.to_thread(self.azurite.stop)
             self.azurite = None

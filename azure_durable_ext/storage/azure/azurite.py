@@ -126,6 +126,12 @@ class AzuriteProcess:
         log.info("Azurite started on %s (data in %s)", self.ports, self._location)
         return self
 
+    def exit_code(self) -> int | None:
+        """The exit code once the process ended on its own; None while it runs (or when it
+        was never started or was stopped)."""
+        proc = self._process
+        return proc.poll() if proc is not None else None
+
     def restart(self, downtime: float = 0.0, timeout: float = 30.0) -> None:
         """Stop the process (it saves its data on the way out) and start it again on the
         same ports and data folder after ``downtime`` seconds: a storage outage, data kept."""
