@@ -16,7 +16,7 @@ from ...core.options import AzureStorageOptions
 from ..service import ActivityWorkItem
 from .control_queue import PoisonHandler, poison_reason
 from .message_codec import MessageData
-from .message_queue import MessageQueue, ReceivedMessage
+from .message_queue import MessageQueue, ReceivedMessage, gather_sends
 from .polling import PollingBackoff
 
 PREFETCH = 8
@@ -53,10 +53,7 @@ class ActivityQueue:
                 locked.append(self.queue.send_locked(data, self._options.work_item_queue_visibility_timeout))
             else:
                 sends.append(self.queue.send(data, visible_at=m.visible_at, now=now))
-        results = await asyncio.gather(*locked, *sends, return_exceptions=True)
-        # Messages sent locked are this process's to run even when another send failed:
-        # left out of the buffer they would stay invisible until the lock runs out.
-        handed = [r for r in results[: len(locked)] if isinstance(r, ReceivedMessage)]
+        handed, failure = await gather_sends(locked, sends)
         if handed:
             self._buffer.extend(handed)
             # The takers were idle, i.e. their last receive found nothing: the next one
@@ -65,9 +62,8 @@ class ActivityQueue:
             self._drained = True
         if sends or self.backoff.sleeping:
             self.backoff.wake()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        if failure is not None:
+            raise failure
 
     async def lock_next(self, timeout: float) -> ActivityWorkItem | None:
         self._waiting += 1

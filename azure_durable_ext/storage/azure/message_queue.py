@@ -5,8 +5,10 @@ the blob back, so callers always see whole TaskMessages.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +54,18 @@ class ReceivedMessage:
 class SentMessage:
     message_id: str
     pop_receipt: str
+
+
+async def gather_sends(
+    locked: Sequence[Awaitable[ReceivedMessage]], others: Sequence[Awaitable[object]]
+) -> tuple[list[ReceivedMessage], BaseException | None]:
+    """Run sends together. Returns the messages sent locked that made it, and the first
+    failure for the caller to raise once it has handed those over: they are its to run even
+    when another send failed, and left alone they would stay invisible until their lock ran out."""
+    results = await asyncio.gather(*locked, *others, return_exceptions=True)
+    handed = [r for r in results[: len(locked)] if isinstance(r, ReceivedMessage)]
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    return handed, failure
 
 
 class MessageQueue:

@@ -50,7 +50,7 @@ from .hub_resources import HubResources
 from .instance_start import pending_state, settle_failed_start, write_pending_row
 from .large_messages import MessageManager
 from .message_codec import MessageData
-from .message_queue import MessageQueue, ReceivedMessage
+from .message_queue import MessageQueue, ReceivedMessage, gather_sends
 from .names import TaskHubNames
 from .operations import StorageOperationCounter, unavailable_as
 from .poison import PoisonMessageHandler
@@ -313,17 +313,13 @@ class AzureStorageOrchestrationService(OrchestrationService):
             else:
                 sends.append(queue.send(data, visible_at=message.visible_at, now=now))
                 polled.append(message.instance_id)
-        results = await asyncio.gather(*locked, *sends, return_exceptions=True)
-        # Sent locked, a message is this process's to run even when another send failed: not
-        # buffered, it would stay invisible until its lock runs out.
-        for result in results[: len(locked)]:
-            if isinstance(result, ReceivedMessage):
-                await self._hand_over(result)
+        handed, failure = await gather_sends(locked, sends)
+        for message in handed:
+            await self._hand_over(message)
         for instance_id in polled:
             self._local_enqueue(instance_id)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        if failure is not None:
+            raise failure
 
     def _runs_here(self, message: TaskMessage, partition: int) -> bool:
         return (
