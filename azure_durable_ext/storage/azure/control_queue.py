@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ...core.clock import Clock
-from ...core.tasks import cancel_and_wait
 from ...core.options import AzureStorageOptions
+from ...core.tasks import cancel_and_wait
 from .message_queue import MessageQueue, ReceivedMessage
 from .polling import PollingBackoff
 from .sessions import SessionTable
@@ -65,8 +65,7 @@ class ControlQueue:
             finally:
                 # A no-op when the round ended; cuts short a receive that hangs, and when
                 # this stop is itself cancelled, still ends the polling it took over.
-                task.cancel()
-            await cancel_and_wait(task)
+                await cancel_and_wait(task)
         finally:
             self._closing = False
 

@@ -15,6 +15,7 @@ from ...core.model import InstanceState, TaskMessage
 from ...core.status import OrchestrationStatus
 from ...protocol.convert import from_timestamp, optional_string
 from .message_queue import MessageQueue, SentMessage
+from .operations import brief_error
 from .tracking_store import TrackingStore
 
 log = logging.getLogger(__name__)
@@ -82,22 +83,17 @@ async def settle_failed_start(
         log.warning(
             "instance %r: the start's row write failed (%s) and the row could not be read back (%s); "
             "leaving start message %s on %s, as the row may be written",
-            state.instance_id, _brief(error), _brief(reread_error), sent.message_id, queue.name,
+            state.instance_id, brief_error(error), brief_error(reread_error), sent.message_id, queue.name,
         )
         return False
     if current is not None and current.execution_id == state.execution_id:
         log.warning(
             "instance %r: the start's row write failed (%s) but the row names execution %s: started",
-            state.instance_id, _brief(error), state.execution_id,
+            state.instance_id, brief_error(error), state.execution_id,
         )
         return True
     await take_back(tracking, queue, sent, state)
     return False
-
-
-def _brief(error: BaseException) -> str:
-    first = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {first[0][:200]}" if first else type(error).__name__
 
 
 async def take_back(tracking: TrackingStore, queue: MessageQueue, sent: SentMessage, state: InstanceState) -> None:

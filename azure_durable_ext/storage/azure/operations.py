@@ -58,3 +58,9 @@ def unavailable_as(setting_name: str, what: str) -> Iterator[None]:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+def brief_error(error: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters), for one-line logs."""
+    first = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {first[0][:200]}" if first else type(error).__name__

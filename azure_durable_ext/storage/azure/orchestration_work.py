@@ -164,8 +164,7 @@ class OrchestrationWork:
             "until the start of %s arrives",
             instance_id, execution_id, len(messages), execution_id,
         )
-        for message in messages:
-            await self._defer(message)
+        await asyncio.gather(*(self._defer(m) for m in messages))
 
     def _held(self, item: OrchestrationWorkItem) -> OrchestrationLock:
         lock = item.lock

@@ -28,7 +28,7 @@ from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.errors import StorageUnavailableError
 from ...core.options import PartitionLeaseOptions
 from ...core.tasks import cancel_and_wait
-from .operations import StorageOperationCounter, unavailable_as
+from .operations import StorageOperationCounter, brief_error, unavailable_as
 from .partition_leases import (
     LeaseChange,
     LeaseRound,
@@ -172,8 +172,8 @@ class TablePartitionManager:
                     if failures == 0:
                         log.exception("worker %s: releasing partition leases failed; retrying", self.worker_id)
                     else:
-                        log.warning("worker %s: releasing partition leases failed again (%s: %s); retrying",
-                                    self.worker_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                        log.warning("worker %s: releasing partition leases failed again (%s); retrying",
+                                    self.worker_id, brief_error(exc))
                     failures += 1
                 if not held_partitions(self._rows.values(), self.worker_id, self._clock.now()):
                     if failed:
