@@ -99,6 +99,8 @@ class Registry:
                     f"orchestrator {resolved!r} version {version or '(unversioned)'!r} is already registered"
                 )
         entries.append(RegisteredOrchestrator(resolved, version, fn, _positional_arity(fn) >= 2))
+        # Kept oldest first, so listing the versions (apps do it per request) needs no sort.
+        entries.sort(key=lambda entry: _VersionKey(entry.version))
         return resolved
 
     def add_activity(self, fn: Callable[..., Any], name: str | None = None) -> str:
@@ -150,8 +152,7 @@ class Registry:
 
     def orchestrator_versions(self, name: str) -> list[str | None]:
         """Registered versions of ``name``, oldest first (None = unversioned)."""
-        entries = self._orchestrators.get(name.casefold(), [])
-        return sorted((e.version for e in entries), key=_VersionKey)
+        return [e.version for e in self._orchestrators.get(name.casefold(), ())]
 
     def find_activity(self, name: str) -> RegisteredActivity | None:
         return self._activities.get(name.casefold())

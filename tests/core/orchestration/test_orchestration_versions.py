@@ -72,6 +72,13 @@ class TestRegistry:
         with pytest.raises(InvalidArgumentError, match="non-empty name"):
             registry.add_activity(hello_any, " ")
 
+    def test_versions_are_listed_oldest_first_whatever_the_registration_order(self):
+        registry = Registry()
+        for version in ("2.0.0", "1.10.0", None, "1.2.0"):
+            registry.add_orchestrator(hello_any, "Hello", version)
+        assert registry.orchestrator_versions("hello") == [None, "1.2.0", "1.10.0", "2.0.0"]
+        assert registry.orchestrator_versions("Other") == []
+
     def test_names_and_versions_are_listed_for_work_item_filters(self, side_by_side):
         assert [str(n) for n in side_by_side.orchestrator_names()] == [
             "HelloOrchestration@1.0.0",
