@@ -29,7 +29,10 @@ from ..core.status import OrchestrationStatus
 class OrchestrationWorkItem:
     """A locked batch of new messages for one instance, with its history so far.
 
-    ``lock`` is the provider's own token; only the provider reads it.
+    ``lock`` is the provider's own token; only the provider reads it. ``new_messages`` come in
+    no promised order (a start may follow messages sent after it). ``dequeue_count`` is how
+    many times the batch's most-delivered message has been handed out, this time included
+    (1: every message is new); each abandon counts as a delivery.
     """
 
     instance_id: str
@@ -144,7 +147,11 @@ class OrchestrationService(abc.ABC):
     # -- orchestration work ---------------------------------------------------------------
     @abc.abstractmethod
     async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
-        """Lock the next instance with pending messages; None if none came within ``timeout``."""
+        """Lock the next instance with due messages; None if none came within ``timeout``.
+
+        An instance is locked by one work item at a time; messages that arrive while it is
+        locked wait for a later work item.
+        """
 
     @abc.abstractmethod
     async def complete_orchestration(
@@ -155,7 +162,17 @@ class OrchestrationService(abc.ABC):
 
     @abc.abstractmethod
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
-        """Release the lock without applying anything; the messages come back after ``delay``."""
+        """Release the lock without applying anything; the item's messages come back after
+        ``delay`` seconds (0: at once), each counted as delivered once more.
+
+        Only these messages wait, not the instance: it is unlocked at once, and messages that
+        arrived during the lock or arrive later (a new start, events, results) are offered as
+        soon as they are due, in work items of their own whose ``dequeue_count`` counts only
+        their own deliveries. Nothing orders the put-back messages against later ones: they
+        may come back after later messages were consumed, or in one work item with them.
+        A start put back here that a later ``create_instance`` of the same id superseded is
+        never offered again (nor run) once it comes back.
+        """
 
     @abc.abstractmethod
     async def discard_orchestration(self, item: OrchestrationWorkItem) -> None:

@@ -13,8 +13,10 @@ back and run again.
 
 With ``event_burst_window`` > 0 (the in-memory provider, where putting work back costs
 nothing), a batch of only external events that arrives within that window after the
-instance's previous episode is put back for the window, so a burst of events is replayed
-once per window rather than once or twice per event.
+instance's previous episode is put back until the window's end counted from the burst's
+first batch, so a burst of events is replayed once per window rather than once or twice per
+event. (A put-back delays only its own messages: events arriving meanwhile come as batches
+of their own, and wait for the same end.)
 """
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self.unknown_instance_delay = unknown_instance_delay
         self.unknown_instance_deliveries = unknown_instance_deliveries
         self._last_episode: dict[str, float] = {}
+        self._burst_ends: dict[str, float] = {}
 
     async def fetch(self, timeout: float) -> OrchestrationWorkItem | None:
         """The next item to process; items that can only wait for a runner are parked here
@@ -117,16 +120,27 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             return False
         return all(m.event.HasField("eventRaised") for m in item.new_messages)
 
+    def _burst_hold(self, instance_id: str) -> float:
+        """How long a batch of a burst is put back: until the end of the burst, fixed by
+        its first batch, so every batch of the burst comes back at the same moment."""
+        now = self.clock.monotonic()
+        end = self._burst_ends.get(instance_id)
+        if end is None or end <= now:
+            end = self._burst_ends[instance_id] = now + self.event_burst_window
+        return end - now
+
     def _episode_done(self, instance_id: str) -> None:
         if self.event_burst_window <= 0:
             return
         if len(self._last_episode) >= 10_000:
             self._last_episode.clear()
+            self._burst_ends.clear()
         self._last_episode[instance_id] = self.clock.monotonic()
+        self._burst_ends.pop(instance_id, None)
 
     async def handle(self, item: OrchestrationWorkItem) -> None:
         if self._in_event_burst(item):
-            await self._put_back(item, self.event_burst_window, "coalescing a burst of external events")
+            await self._put_back(item, self._burst_hold(item.instance_id), "coalescing a burst of external events")
             return
         plan = plan_episode(item, self.clock.now())
         for kind, reason in plan.dropped:

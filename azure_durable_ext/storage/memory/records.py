@@ -14,16 +14,29 @@ from ..service import OrchestrationWorkItem
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True, eq=False)
+class HeldBatch:
+    """Messages an abandon put back with a delay; they are queued again when it runs out."""
+
+    messages: list[TaskMessage]
+    #: How often they were handed out so far (the abandoned work item's dequeue_count).
+    deliveries: int
+
+
 @dataclass(slots=True)
 class InstanceRecord:
     """Row (None until created), history, queued messages and lock state of one instance."""
 
     state: InstanceState | None = None
     history: list[pb.HistoryEvent] = field(default_factory=list)
+    #: Messages due, oldest first; a lock takes them all.
     messages: deque[TaskMessage] = field(default_factory=deque)
     lock: int | None = None
-    abandon_count: int = 0
-    held_until_timer: bool = False
+    #: The most times any queued message was handed out before (0: all are new); the next
+    #: work item's dequeue_count is one more.
+    redeliveries: int = 0
+    #: Abandoned batches waiting for their delay to run out (only they wait, not the instance).
+    held: list[HeldBatch] = field(default_factory=list)
 
 
 def current_execution_only(inst: InstanceRecord) -> list[TaskMessage]:
@@ -44,6 +57,26 @@ def current_execution_only(inst: InstanceRecord) -> list[TaskMessage]:
             log.debug("dropping a %s message for old execution %s of %s",
                       message.event.WhichOneof("eventType"), message.execution_id, message.instance_id)
     return kept
+
+
+def drop_superseded_starts(inst: InstanceRecord, execution_id: str) -> None:
+    """A create replaced the row with ``execution_id``: start messages of other executions
+    still waiting here (queued, or held back by an abandon) were sent before it and must
+    never run, not even once the new execution has finished (Azure drops them the same way:
+    the row was created after they were sent)."""
+
+    def kept(message: TaskMessage) -> bool:
+        return not message.event.HasField("executionStarted") or start_execution_id(message) == execution_id
+
+    if not all(map(kept, inst.messages)):
+        inst.messages = deque(filter(kept, inst.messages))
+    for batch in inst.held:
+        # A new list: the abandoned work item may still hold the old one.
+        batch.messages = [m for m in batch.messages if kept(m)]
+
+
+def start_execution_id(message: TaskMessage) -> str:
+    return message.execution_id or message.event.executionStarted.orchestrationInstance.executionId.value
 
 
 def same_execution(inst: InstanceRecord, item: OrchestrationWorkItem) -> bool:

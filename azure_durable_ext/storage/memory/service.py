@@ -10,9 +10,13 @@ Semantics (the same contract as the Azure Storage provider, minus durability):
   starts, abandon delays).
 - Locks do not expire (a crash loses the memory anyway). A completion, renewal or abandon
   with a lock that is no longer current raises ConcurrencyConflictError and changes nothing.
-- ``abandon_orchestration`` puts the messages back in front of newer ones; the instance is
-  offered again after ``delay``. ``dequeue_count`` counts consecutive abandons + 1.
-- ``create_instance`` replaces the history: the instance row now names the new execution.
+- ``abandon_orchestration`` unlocks the instance at once; only the abandoned messages wait
+  for ``delay`` (held in the record, on a timer), then go back in front of newer ones. Messages
+  arriving meanwhile are offered as soon as they are due. ``dequeue_count`` is one more than
+  the most times any message of the batch was handed out before.
+- ``create_instance`` replaces the history: the instance row now names the new execution, and
+  start messages of other executions still waiting for the instance (queued or held) are
+  dropped: they were sent before the row that supersedes them.
 - ``wait_for_instance`` is woken by every change of the instance (no polling).
 - Query order is instance id; the continuation token is the last id of the previous page.
 - ``purge_instance`` deletes whatever the status (callers enforce policy).
@@ -44,7 +48,16 @@ from ...core.status import OrchestrationStatus
 from ...protocol.convert import from_timestamp, optional_string
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
 from .activities import ActivityQueue
-from .records import InstanceRecord, current_execution_only, matches, same_execution, without_payloads
+from .records import (
+    HeldBatch,
+    InstanceRecord,
+    current_execution_only,
+    drop_superseded_starts,
+    matches,
+    same_execution,
+    start_execution_id,
+    without_payloads,
+)
 from .signals import ChangeNotifier, WorkQueue, wait_signal
 
 
@@ -126,6 +139,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             ),
         )
         inst.history = []
+        drop_superseded_starts(inst, start_execution_id(start))
         self._deliver(start)
         self._changes.notify(start.instance_id)
 
@@ -235,10 +249,12 @@ class InMemoryOrchestrationService(OrchestrationService):
 
     def _lock_instance(self, instance_id: str) -> OrchestrationWorkItem | None:
         inst = self._instances.get(instance_id)
-        if inst is None or inst.lock is not None or not inst.messages or inst.held_until_timer:
+        if inst is None or inst.lock is not None or not inst.messages:
             return None
         messages = current_execution_only(inst)
         inst.messages.clear()
+        dequeue_count = inst.redeliveries + 1
+        inst.redeliveries = 0
         if not messages:
             return None
         inst.lock = next(self._tokens)
@@ -248,7 +264,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             past_events=list(inst.history),
             new_messages=messages,
             lock=inst.lock,
-            dequeue_count=inst.abandon_count + 1,
+            dequeue_count=dequeue_count,
         )
 
     async def complete_orchestration(
@@ -270,7 +286,6 @@ class InMemoryOrchestrationService(OrchestrationService):
             state = state.evolve(generation=previous.generation)
         inst.state = state
         inst.lock = None
-        inst.abandon_count = 0
         if inst.messages:
             self._ready.put(item.instance_id)
         self._changes.notify(item.instance_id)
@@ -280,23 +295,25 @@ class InMemoryOrchestrationService(OrchestrationService):
         messages is forgotten."""
         inst = self._locked_instance(item)
         inst.lock = None
-        inst.abandon_count = 0
         if inst.messages:
             self._ready.put(item.instance_id)
-        elif inst.state is None and not inst.history:
+        elif inst.state is None and not inst.history and not inst.held:
             del self._instances[item.instance_id]
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
-        """Put the messages back ahead of newer ones; offer the instance again after ``delay``."""
+        """See the contract: only the abandoned messages wait for ``delay`` (then they go back
+        ahead of newer ones); the instance is unlocked at once, so messages that arrived
+        during the lock or arrive meanwhile are offered as soon as they are due."""
         inst = self._locked_instance(item)
-        inst.messages.extendleft(reversed(item.new_messages))
         inst.lock = None
-        inst.abandon_count += 1
         if delay > 0:
-            inst.held_until_timer = True
-            self._call_later(delay, self._release_hold, item.instance_id)
-        elif inst.messages:
-            self._ready.put(item.instance_id, front=True)
+            batch = HeldBatch(item.new_messages, item.dequeue_count)
+            inst.held.append(batch)
+            self._call_later(delay, self._release_held, item.instance_id, inst, batch)
+            if inst.messages:
+                self._ready.put(item.instance_id)
+        else:
+            self._put_back(item.instance_id, inst, item.new_messages, item.dequeue_count)
 
     async def renew_orchestration(self, item: OrchestrationWorkItem) -> None:
         """Locks never expire here; this only checks the lock is still held."""
@@ -334,14 +351,21 @@ class InMemoryOrchestrationService(OrchestrationService):
         if inst is None:
             inst = self._instances[message.instance_id] = InstanceRecord()
         inst.messages.append(message)
-        if inst.lock is None and not inst.held_until_timer:
+        if inst.lock is None:
             self._ready.put(message.instance_id)
 
-    def _release_hold(self, instance_id: str) -> None:
-        inst = self._instances.get(instance_id)
-        if inst is None:
+    def _release_held(self, instance_id: str, inst: InstanceRecord, batch: HeldBatch) -> None:
+        if self._instances.get(instance_id) is not inst:
+            return  # purged meanwhile: the held messages went with the instance
+        inst.held.remove(batch)
+        self._put_back(instance_id, inst, batch.messages, batch.deliveries)
+
+    def _put_back(self, instance_id: str, inst: InstanceRecord, messages: Sequence[TaskMessage], deliveries: int) -> None:
+        """Queue handed-out messages again, ahead of those that arrived after them."""
+        if not messages:
             return
-        inst.held_until_timer = False
+        inst.messages.extendleft(reversed(messages))
+        inst.redeliveries = max(inst.redeliveries, deliveries)
         if inst.lock is None and inst.messages:
             self._ready.put(instance_id, front=True)
 

@@ -7,6 +7,8 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from azure_durable_ext._proto import pb
 from azure_durable_ext.core.errors import ConcurrencyConflictError
 from azure_durable_ext.core.model import TaskMessage
@@ -298,6 +300,24 @@ def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
     off = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock)
     off._episode_done("i")
     assert not off._in_event_burst(batch(raised))
+
+
+def test_a_burst_of_event_batches_is_held_until_one_end() -> None:
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+
+    # The provider delays only the batch put back, so every batch of one burst must be put
+    # back until the same moment to come back as one episode.
+    clock = ManualClock()
+    dispatcher = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock, event_burst_window=0.004)
+    dispatcher._episode_done("i")
+    assert dispatcher._burst_hold("i") == pytest.approx(0.004)
+    clock.seconds += 0.003
+    assert dispatcher._burst_hold("i") == pytest.approx(0.001), "a later batch of the burst waits for its end"
+    assert dispatcher._burst_hold("j") == pytest.approx(0.004), "bursts are per instance"
+    dispatcher._episode_done("i")
+    assert dispatcher._burst_hold("i") == pytest.approx(0.004), "the next burst has its own end"
+    clock.seconds += 0.01
+    assert dispatcher._burst_hold("j") == pytest.approx(0.004), "a burst that is over does not hold a new one"
 
 
 async def test_slow_episode_lock_is_renewed() -> None:

@@ -172,6 +172,58 @@ async def test_abandon_with_delay_holds_the_messages(provider: OrchestrationServ
     await provider.complete_orchestration(again, episode(again))
 
 
+#: An abandon delay long enough that "not back yet" (checked about a second after the abandon)
+#: and "back" (waited for) cannot be confused, even on a loaded machine.
+HELD = 6.0
+
+
+def _raised_names(item: OrchestrationWorkItem) -> list[str]:
+    return [m.event.eventRaised.name if m.event.HasField("eventRaised") else kinds([m.event])[0] for m in item.new_messages]
+
+
+async def test_abandon_with_delay_holds_only_those_messages(provider: OrchestrationService) -> None:
+    await provider.create_instance(start_message("busy"), RUNNING_STATES)
+    started = await _lock(provider)
+    await provider.complete_orchestration(started, episode(started))
+    await provider.send_messages([raised_event("busy", "First")])
+    first = await _lock(provider)
+    await provider.abandon_orchestration(first, delay=HELD)
+
+    await provider.send_messages([raised_event("busy", "Second")])
+    second = await provider.lock_next_orchestration(HELD / 2)
+    assert second is not None, "a message sent after the abandon waited for the abandon's delay"
+    assert _raised_names(second) == ["Second"] and second.dequeue_count == 1
+    await provider.complete_orchestration(second, episode(second))
+
+    assert await provider.lock_next_orchestration(NOTHING) is None, "the abandoned message came back before its delay"
+    back = await _lock(provider)
+    assert back.instance_id == "busy" and _raised_names(back) == ["First"]
+    await provider.complete_orchestration(back, episode(back))
+    assert kinds(await provider.get_history("busy"))[-2:] == ["orchestratorStarted", "eventRaised"]
+
+
+async def test_a_start_is_not_held_back_by_messages_abandoned_before_it(provider: OrchestrationService) -> None:
+    # Messages to an instance that does not exist yet are put back for a while (the
+    # dispatcher waits for the start to arrive): the start itself must not wait as well.
+    await provider.send_messages([raised_event("late", "Early")])
+    early = await _lock(provider)
+    assert early.instance_id == "late" and early.state is None
+    await provider.abandon_orchestration(early, delay=HELD)
+
+    start = start_message("late")
+    await provider.create_instance(start, RUNNING_STATES)
+    item = await provider.lock_next_orchestration(HELD / 2)
+    assert item is not None, "the start waited for the delay of messages abandoned before it"
+    assert kinds([m.event for m in item.new_messages]) == ["executionStarted"] and item.dequeue_count == 1
+    await provider.complete_orchestration(item, episode(item))
+
+    assert await provider.lock_next_orchestration(NOTHING) is None, "the abandoned message came back before its delay"
+    back = await _lock(provider)
+    assert back.instance_id == "late" and _raised_names(back) == ["Early"]
+    assert back.state is not None and back.state.execution_id == start.execution_id
+    await provider.complete_orchestration(back, episode(back))
+
+
 async def test_discard_consumes_the_messages_and_stores_nothing(provider: OrchestrationService) -> None:
     await provider.send_messages([raised_event("ghost")])
     item = await _lock(provider)

@@ -114,16 +114,61 @@ async def test_recreate_while_locked_makes_the_episode_stale(service: InMemoryOr
         await service.complete_orchestration(item, OrchestrationCheckpoint(state=replace(item.state, status=S.COMPLETED)))
 
 
-async def test_abandon_with_delay_keeps_order(service: InMemoryOrchestrationService) -> None:
+def kinds(item: object) -> list[str]:
+    return [m.event.WhichOneof("eventType") or "" for m in item.new_messages]  # type: ignore[attr-defined]
+
+
+# Abandon delays below are short and then waited out with a longer asyncio.sleep: one event
+# loop runs both timers, the shorter one always first, so the order is never in doubt.
+async def test_abandoned_messages_go_back_ahead_of_newer_ones(service: InMemoryOrchestrationService) -> None:
     await service.create_instance(start_message("a"), frozenset())
     item = await service.lock_next_orchestration(1)
     assert item is not None
-    await service.abandon_orchestration(item, delay=1.0)
-    await service.send_messages([raised("a", "newer")])
-    assert await service.lock_next_orchestration(0.05) is None  # held until the delay passes
-    again = await service.lock_next_orchestration(2)
-    assert again is not None
-    assert [m.event.WhichOneof("eventType") for m in again.new_messages] == ["executionStarted", "eventRaised"]
+    await service.abandon_orchestration(item, delay=0.2)
+    await service.send_messages([raised("a", "newer")])  # offered at once, left queued here
+    await asyncio.sleep(0.4)
+    again = await service.lock_next_orchestration(0)
+    assert again is not None and kinds(again) == ["executionStarted", "eventRaised"]
+    assert again.dequeue_count == 2, "counts the most-delivered message"
+
+
+async def test_a_held_start_superseded_by_a_new_create_never_runs(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a", "e1"), frozenset())
+    await service.send_messages([raised("a", "kept")])
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and kinds(item) == ["executionStarted", "eventRaised"]
+    await service.abandon_orchestration(item, delay=0.2)
+    await service.create_instance(start_message("a", "e2"), frozenset())
+    await complete(service, S.COMPLETED)
+    await asyncio.sleep(0.4)
+    back = await service.lock_next_orchestration(0)
+    assert back is not None and kinds(back) == ["eventRaised"], "the start of e1 would run again over e2"
+    assert back.state is not None and back.state.execution_id == "e2"
+
+
+async def test_held_messages_go_with_a_purge(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("a"), frozenset())
+    item = await service.lock_next_orchestration(1)
+    assert item is not None
+    await service.abandon_orchestration(item, delay=0.2)
+    assert await service.purge_instance("a") == 1
+    await asyncio.sleep(0.4)
+    assert await service.lock_next_orchestration(0) is None and await service.get_instance("a") is None
+
+
+async def test_discard_keeps_an_unknown_instance_with_held_messages(service: InMemoryOrchestrationService) -> None:
+    await service.send_messages([raised("ghost", "first")])
+    first = await service.lock_next_orchestration(1)
+    assert first is not None
+    await service.abandon_orchestration(first, delay=0.2)
+    await service.send_messages([raised("ghost", "second")])
+    second = await service.lock_next_orchestration(0)
+    assert second is not None and [m.event.eventRaised.name for m in second.new_messages] == ["second"]
+    await service.discard_orchestration(second)
+    await asyncio.sleep(0.4)
+    back = await service.lock_next_orchestration(0)
+    assert back is not None and [m.event.eventRaised.name for m in back.new_messages] == ["first"]
+    assert back.dequeue_count == 2
 
 
 async def test_delayed_messages_follow_the_clock(service: InMemoryOrchestrationService) -> None:
