@@ -110,14 +110,18 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         await self.service.renew_orchestration(item)
 
     def _in_event_burst(self, item: OrchestrationWorkItem) -> bool:
-        """External events arriving right after the instance's previous episode: wait
-        ``event_burst_window`` for more, so one episode (one replay of the whole history by
-        the worker) takes the burst instead of one episode per event or two."""
+        """External events arriving right after the instance's previous episode, or while
+        a burst of the instance is put back: wait ``event_burst_window`` for more, so one
+        episode (one replay of the whole history by the worker) takes the burst instead of
+        one episode per event or two."""
         if self.event_burst_window <= 0 or item.dequeue_count > 1:
             return False
-        last = self._last_episode.get(item.instance_id)
-        if last is None or self.clock.monotonic() - last > self.event_burst_window:
-            return False
+        now = self.clock.monotonic()
+        end = self._burst_ends.get(item.instance_id)
+        if end is None or end <= now:
+            last = self._last_episode.get(item.instance_id)
+            if last is None or now - last > self.event_burst_window:
+                return False
         return all(m.event.HasField("eventRaised") for m in item.new_messages)
 
     def _burst_hold(self, instance_id: str) -> float:

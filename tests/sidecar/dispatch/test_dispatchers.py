@@ -304,20 +304,25 @@ def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
 
 def test_a_burst_of_event_batches_is_held_until_one_end() -> None:
     from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+    from azure_durable_ext.storage.service import OrchestrationWorkItem
 
-    # The provider delays only the batch put back, so every batch of one burst must be put
-    # back until the same moment to come back as one episode.
+    # The provider delays only the batch put back: the events that arrive meanwhile come as
+    # batches of their own, which must join the burst and come back at the same moment.
     clock = ManualClock()
     dispatcher = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock, event_burst_window=0.004)
+    raised = TaskMessage("i", None, pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="e")))
+    batch = OrchestrationWorkItem(instance_id="i", state=None, past_events=[], new_messages=[raised])
     dispatcher._episode_done("i")
-    assert dispatcher._burst_hold("i") == pytest.approx(0.004)
     clock.seconds += 0.003
-    assert dispatcher._burst_hold("i") == pytest.approx(0.001), "a later batch of the burst waits for its end"
+    assert dispatcher._in_event_burst(batch) and dispatcher._burst_hold("i") == pytest.approx(0.004)
+    clock.seconds += 0.002  # past the window after the episode, within the burst's hold
+    assert dispatcher._in_event_burst(batch), "a batch arriving while the burst is held joins it"
+    assert dispatcher._burst_hold("i") == pytest.approx(0.002), "and waits for the same end"
     assert dispatcher._burst_hold("j") == pytest.approx(0.004), "bursts are per instance"
+    clock.seconds += 0.01
+    assert not dispatcher._in_event_burst(batch), "the burst is over"
     dispatcher._episode_done("i")
     assert dispatcher._burst_hold("i") == pytest.approx(0.004), "the next burst has its own end"
-    clock.seconds += 0.01
-    assert dispatcher._burst_hold("j") == pytest.approx(0.004), "a burst that is over does not hold a new one"
 
 
 async def test_slow_episode_lock_is_renewed() -> None:
