@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ...core.clock import SYSTEM_CLOCK, Clock
-from ...core.errors import ConcurrencyConflictError
+from ...core.errors import ConcurrencyConflictError, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,13 @@ class WorkLoop(abc.ABC, Generic[W]):
             except asyncio.CancelledError:
                 self._slots.release()
                 raise
-            except Exception:
+            except Exception as exc:
                 self._slots.release()
-                log.exception("%s dispatcher: fetching work failed; retrying in %.2fs", self.kind, backoff)
+                if isinstance(exc, StorageUnavailableError):
+                    # Storage down or silent: the error names it; a traceback per retry would not help.
+                    log.warning("%s dispatcher: fetching work failed (%s); retrying in %.2fs", self.kind, exc, backoff)
+                else:
+                    log.exception("%s dispatcher: fetching work failed; retrying in %.2fs", self.kind, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue

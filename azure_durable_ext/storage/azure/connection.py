@@ -28,6 +28,19 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "retry_backoff_factor": 0.2,
     "retry_backoff_max": 2,
 }
+#: The blob and queue SDKs ignore ``retry_backoff_*`` (the table SDK uses them): their own
+#: retry policy waits ``initial_backoff + increment_base ** n`` (+- ``random_jitter_range``)
+#: before retry n, by default 15 + 3 s before the first retry and 15 + 9 s before the
+#: second. A request that failed once, e.g. a poll during an Azurite restart, came back
+#: 15-21 s later although storage was back within two seconds. Here each retry waits
+#: 0.25-0.75 s, about as long as the table SDK's; a caller that polls has its own backoff.
+STORAGE_RETRY: dict[str, Any] = {"initial_backoff": 0.5, "increment_base": 0, "random_jitter_range": 0.25}
+#: How long a queue receive waits for an answer (per attempt; the client's read timeout,
+#: 60 s, stays for long operations such as large blobs). Get Messages answers at once,
+#: messages or none; over a connection whose other end is gone without a word, a receive
+#: would otherwise hang a minute per attempt and its poller with it. Not shorter: a receive
+#: cut off after storage handed out messages leaves them hidden for the visibility timeout.
+RECEIVE_READ_TIMEOUT = 5.0
 #: With the environment trusted, aiohttp looks up proxy variables and ~/.netrc for every
 #: request (a file read in a worker thread: about 1 ms of CPU per start here). Without a
 #: proxy configured there is nothing to find, so the clients skip the lookup.
@@ -65,10 +78,14 @@ class StorageAccount:
         return TableServiceClient.from_connection_string(self.connection_string("table"), **client_options())
 
     def queue_service(self) -> QueueServiceClient:
-        return QueueServiceClient.from_connection_string(self.connection_string("queue"), **client_options())
+        return QueueServiceClient.from_connection_string(
+            self.connection_string("queue"), **STORAGE_RETRY, **client_options()
+        )
 
     def blob_service(self) -> BlobServiceClient:
-        return BlobServiceClient.from_connection_string(self.connection_string("blob"), **client_options())
+        return BlobServiceClient.from_connection_string(
+            self.connection_string("blob"), **STORAGE_RETRY, **client_options()
+        )
 
 
 def development_connection_string(host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> str:

@@ -12,9 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ...core.clock import Clock
+from ...core.errors import StorageUnavailableError
 from ...core.options import AzureStorageOptions
 from ...core.tasks import cancel_and_wait
 from .message_queue import MessageQueue, ReceivedMessage
+from .operations import brief_error
 from .polling import PollingBackoff
 from .sessions import SessionTable
 
@@ -87,6 +89,11 @@ class ControlQueue:
                     await self._sort(message)
             except asyncio.CancelledError:
                 raise
+            except StorageUnavailableError as exc:
+                # Storage down or silent (e.g. Azurite restarting): one line per round, as a
+                # traceback would say nothing more.
+                log.warning("polling %s failed (%s); retrying after the backoff", self.queue.name, brief_error(exc))
+                received = []
             except Exception:
                 log.exception("polling %s failed; retrying after the backoff", self.queue.name)
                 received = []

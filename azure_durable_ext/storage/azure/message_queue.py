@@ -12,14 +12,21 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
 from azure.storage.queue.aio import QueueClient
 
-from ...core.errors import ConcurrencyConflictError, SerializationError
+from ...core.errors import ConcurrencyConflictError, SerializationError, StorageUnavailableError
 from ...core.model import TaskMessage
+from .connection import RECEIVE_READ_TIMEOUT
 from .large_messages import MessageManager, message_blob_name, queue_message_too_large
 from .message_codec import MessageData, decode_message, encode_message, with_abandon_count
-from .operations import StorageOperationCounter
+from .operations import StorageOperationCounter, brief_error
 
 log = logging.getLogger(__name__)
 #: Azure queues hide a message for at most 7 days; later deliveries are re-hidden on receipt.
@@ -71,10 +78,19 @@ async def gather_sends(
 class MessageQueue:
     """Send, receive, hide and delete MessageData messages on one queue."""
 
-    def __init__(self, client: QueueClient, blobs: MessageManager, counter: StorageOperationCounter) -> None:
+    def __init__(
+        self,
+        client: QueueClient,
+        blobs: MessageManager,
+        counter: StorageOperationCounter,
+        *,
+        receive_timeout: float = RECEIVE_READ_TIMEOUT,
+    ) -> None:
+        """``receive_timeout``: how long one receive attempt waits for an answer."""
         self._client = client
         self._blobs = blobs
         self._ops = counter
+        self.receive_timeout = receive_timeout
 
     @property
     def name(self) -> str:
@@ -132,14 +148,28 @@ class MessageQueue:
         return encode_message(wrapper), blob_name
 
     async def receive(self, max_messages: int, visibility_timeout: float) -> list[ReceivedMessage]:
-        """Up to ``max_messages`` messages (one round trip), hidden for ``visibility_timeout``."""
+        """Up to ``max_messages`` messages (one round trip), hidden for ``visibility_timeout``.
+
+        StorageUnavailableError when storage cannot be reached or does not answer, after
+        the SDK's retries (each attempt waits ``receive_timeout`` at most for an answer).
+        """
         self._ops.count("queue", "receive")
-        raw = [
-            m
-            async for m in self._client.receive_messages(
-                messages_per_page=max_messages, max_messages=max_messages, visibility_timeout=int(visibility_timeout)
-            )
-        ]
+        try:
+            raw = [
+                m
+                async for m in self._client.receive_messages(
+                    messages_per_page=max_messages,
+                    max_messages=max_messages,
+                    visibility_timeout=int(visibility_timeout),
+                    read_timeout=self.receive_timeout,
+                )
+            ]
+        except ServiceResponseTimeoutError as exc:
+            raise StorageUnavailableError(
+                f"receiving from queue {self.name}: the last attempt got no answer within {self.receive_timeout:g} s"
+            ) from exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise StorageUnavailableError(f"receiving from queue {self.name}: {brief_error(exc)}") from exc
         out = []
         for m in raw:
             body = m.content if isinstance(m.content, str) else bytes(m.content).decode("utf-8", "replace")

@@ -10,60 +10,31 @@ import pytest
 from azure_durable_ext.core.clock import SystemClock
 from azure_durable_ext.core.options import AzureStorageOptions
 from azure_durable_ext.storage.azure import control_queue
-from azure_durable_ext.storage.azure.connection import development_connection_string, parse_connection_string
 from azure_durable_ext.storage.azure.control_queue import ControlQueue
-from azure_durable_ext.storage.azure.large_messages import MessageManager
-from azure_durable_ext.storage.azure.message_queue import MessageQueue, ReceivedMessage
+from azure_durable_ext.storage.azure.message_queue import ReceivedMessage
 from azure_durable_ext.storage.azure.operations import StorageOperationCounter
 from azure_durable_ext.storage.azure.sessions import SessionTable
-
-
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    writers: list[asyncio.StreamWriter] = []
-
-    async def accept_and_stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-
-    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in writers:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+from silent_endpoint import silent_port, silent_queue  # noqa: F401  (fixture)
 
 
 @pytest.fixture
 async def hanging(silent_port: int) -> AsyncIterator[tuple[ControlQueue, "asyncio.Task[None]"]]:
     """A started poller inside a receive that never returns, and its polling task."""
-    account = parse_connection_string(
-        development_connection_string(ports={"blob": silent_port, "queue": silent_port, "table": silent_port})
-    )
-    counter = StorageOperationCounter()
-    queues, blobs = account.queue_service(), account.blob_service()
-    queue_client = queues.get_queue_client("hub-control-00")
-    container = blobs.get_container_client("hub-largemessages")
-    queue = MessageQueue(queue_client, MessageManager(container, counter), counter)
-    sessions = SessionTable()
-    sessions.consumed.set()
-
-    async def never_poisons(message: ReceivedMessage, reason: str) -> None:
-        raise AssertionError(f"nothing is received here: {reason}")
-
-    poller = ControlQueue(0, queue, sessions, AzureStorageOptions(), never_poisons, SystemClock())
-    poller.start()
-    try:
+    async with silent_queue(silent_port, "hub-control-00", StorageOperationCounter()) as queue:
+        sessions = SessionTable()
+        sessions.consumed.set()
+        poller = ControlQueue(0, queue, sessions, AzureStorageOptions(), never_poisons, SystemClock())
+        poller.start()
         for _ in range(500):
             if poller._receiving:
                 break
             await asyncio.sleep(0.01)
         assert poller._receiving and poller._task is not None, "the poller is inside its receive"
         yield poller, poller._task
-    finally:
-        await queues.close()
-        await blobs.close()
+
+
+async def never_poisons(message: ReceivedMessage, reason: str) -> None:
+    raise AssertionError(f"nothing is received here: {reason}")
 
 
 @pytest.mark.timeout(30)

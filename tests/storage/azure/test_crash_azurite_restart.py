@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -96,3 +97,27 @@ async def test_every_instance_completes_once_across_an_azurite_restart(own_azuri
     finally:
         await hub.service.delete_task_hub()
         await hub.service.stop()
+
+
+@pytest.mark.timeout(180)
+async def test_an_orchestration_started_after_a_restart_completes(
+    own_azurite: AzuriteProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Azurite restarted under a running service (pollers in the middle of their receives):
+    an orchestration started once it is back completes, and the pollers' failed rounds meanwhile
+    are one line each."""
+    hub = task_hub(own_azurite, f"Back{uuid.uuid4().hex[:12]}")
+    try:
+        async with running_host(hub):
+            await _start_with_retries(hub, "before")
+            await assert_ran_once(hub, "before", "hello_sequence", None)
+            with caplog.at_level(logging.WARNING):
+                await asyncio.to_thread(own_azurite.restart, OUTAGE_SECONDS)
+                await _start_with_retries(hub, "after")
+                await assert_ran_once(hub, "after", "hello_sequence", None)
+    finally:
+        await hub.service.delete_task_hub()
+        await hub.service.stop()
+    pollers = ("azure_durable_ext.storage.azure.control_queue", "azure_durable_ext.sidecar.dispatch.work_loop")
+    tracebacks = [r.getMessage() for r in caplog.records if r.name in pollers and r.exc_info is not None]
+    assert not tracebacks, "a poll that failed while storage was away is one line"
