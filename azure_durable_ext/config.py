@@ -118,7 +118,7 @@ class _Section:
         raw = self._raw(key)
         if raw is None or raw[1] is None:
             return default
-        by_name = {m.value.lower(): m for m in enum_type}  # type: ignore[attr-defined]
+        by_name: dict[str, E] = {m.value.lower(): m for m in enum_type}  # type: ignore[attr-defined]
         value = raw[1]
         if isinstance(value, str) and value.lower() in by_name:
             return by_name[value.lower()]

@@ -55,7 +55,7 @@ class JsonDataConverter:
             return None
         try:
             value = json.loads(payload)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             preview = payload if len(payload) <= 80 else payload[:77] + "..."
             raise SerializationError(f"payload is not valid JSON ({exc.msg}): {preview!r}") from exc
         if into is None or into is Any:
@@ -99,7 +99,7 @@ def _coerce(value: Any, into: type[T]) -> T:
         return cast(T, float(value))
     if isinstance(into, type) and not isinstance(value, into):
         raise SerializationError(f"expected the payload to be {into.__name__}, got JSON {type(value).__name__}")
-    return cast(T, value)
+    return value
 
 
 DEFAULT_CONVERTER = JsonDataConverter()

@@ -20,6 +20,7 @@ from ..protocol.convert import (
     optional_string,
     purge_filter_to_pb,
     set_timestamp,
+    status_to_pb,
 )
 from .converter import DataConverter
 from .metadata import InstancesPage, OrchestrationMetadata, PurgeResult
@@ -71,7 +72,7 @@ def build_start(op: StartOrchestrationInput, converter: DataConverter) -> pb.Cre
         request.tags.update(op.tags)
     if op.reuse_statuses is not None:
         request.orchestrationIdReusePolicy.replaceableStatus.extend(
-            sorted(s.value for s in op.reuse_statuses)
+            sorted(status_to_pb(s) for s in op.reuse_statuses)
         )
         # An empty policy must still reach the server ("replace nothing").
         request.orchestrationIdReusePolicy.SetInParent()

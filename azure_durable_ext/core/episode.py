@@ -47,6 +47,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -279,7 +280,7 @@ def _finish(
 ) -> None:
     done = ep.event(event_id)
     completed = done.executionCompleted
-    completed.orchestrationStatus = status.value
+    completed.orchestrationStatus = cast(pb.OrchestrationStatus, status.value)  # our values are the wire numbers
     if output is not None:
         completed.result.value = output
     if failure is not None:
@@ -401,7 +402,7 @@ def _apply(ep: _Episode, actions: Iterable[pb.OrchestratorAction]) -> None:
             )
         if ep.completion is not None and kind == "completeOrchestration":
             raise _InvalidAction(f"action {action.id} completes an execution that already completed")
-        handler(ep, action.id, getattr(action, kind))  # type: ignore[arg-type]
+        handler(ep, action.id, getattr(action, kind))
 
 
 # -- state ---------------------------------------------------------------------------------

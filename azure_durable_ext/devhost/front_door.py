@@ -254,9 +254,10 @@ def _from_rpc(reply: frpc.InvocationResponse) -> web.Response:
 def _bytes_of(value: frpc.TypedData) -> bytes:
     kind = value.WhichOneof("data")
     if kind == "bytes":
-        return value.bytes
+        return bytes(value.bytes)
     if kind in ("string", "json"):
-        return getattr(value, kind).encode("utf-8")
+        text: str = getattr(value, kind)
+        return text.encode("utf-8")
     return b"" if kind is None else str(getattr(value, kind)).encode("utf-8")
 
 

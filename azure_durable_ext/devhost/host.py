@@ -122,9 +122,10 @@ class DevHost:
         """Stop everything that started, in reverse order; every part is stopped even if one
         fails (the first failure is re-raised)."""
         first: BaseException | None = None
+        sidecar = self.sidecar
         steps = [
             ("the front door", self.front_door.stop if self.front_door else None),
-            ("the sidecar", (lambda: self.sidecar.stop(grace=5.0)) if self.sidecar else None),
+            ("the sidecar", (lambda: sidecar.stop(grace=5.0)) if sidecar else None),
             ("the language worker", self.functions.stop),
         ]
         for what, step in steps:

@@ -30,7 +30,7 @@ current_invocation: contextvars.ContextVar[InvocationScope | None] = contextvars
 )
 
 
-class InvocationLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class InvocationLogger(logging.LoggerAdapter):
     """Adds ``function_name`` and ``invocation_id`` to every record."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
@@ -44,7 +44,7 @@ class InvocationSpan:
     """A trace span of one invocation: an OpenTelemetry span when that package is installed,
     else a log record with the duration at DEBUG."""
 
-    def __init__(self, scope: InvocationScope, logger: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+    def __init__(self, scope: InvocationScope, logger: logging.LoggerAdapter) -> None:
         self.scope = scope
         self.logger = logger
         self.error: str | None = None

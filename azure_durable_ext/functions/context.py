@@ -13,7 +13,7 @@ from .definitions import FunctionDefinition
 NO_RESULT: Any = type("NoResult", (), {"__repr__": lambda self: "NO_RESULT"})()
 
 
-class OutputBinding(func.Out):  # type: ignore[type-arg]
+class OutputBinding(func.Out):
     """The ``func.Out`` a function with an output-binding parameter receives."""
 
     def __init__(self) -> None:

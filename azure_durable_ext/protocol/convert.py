@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
@@ -58,16 +59,17 @@ def string_value(value: str | None) -> wrappers_pb2.StringValue | None:
 def optional_string(message: object, field: str) -> str | None:
     """``message.field.value`` when the wrapper field is set, else None."""
     if message.HasField(field):  # type: ignore[attr-defined]
-        return getattr(message, field).value
+        value: str = getattr(message, field).value
+        return value
     return None
 
 
 # -- status ----------------------------------------------------------------------------------
 
 
-def status_to_pb(status: OrchestrationStatus) -> int:
+def status_to_pb(status: OrchestrationStatus) -> pb.OrchestrationStatus:
     """The wire enum number of a status (our enum values are the wire numbers)."""
-    return status.value
+    return cast(pb.OrchestrationStatus, status.value)
 
 
 def status_from_pb(value: int) -> OrchestrationStatus:
@@ -91,7 +93,7 @@ def instance_state_to_pb(state: InstanceState, *, include_payloads: bool = True)
     msg = pb.OrchestrationState(
         instanceId=state.instance_id,
         name=state.name,
-        orchestrationStatus=state.status.value,
+        orchestrationStatus=status_to_pb(state.status),
     )
     if state.version is not None:
         msg.version.value = state.version
@@ -168,7 +170,7 @@ def instance_query_from_pb(msg: pb.InstanceQuery) -> InstanceQuery:
 def instance_query_to_pb(query: InstanceQuery) -> pb.InstanceQuery:
     """The wire form of an InstanceQuery (the client side of QueryInstances)."""
     msg = pb.InstanceQuery(
-        runtimeStatus=[s.value for s in query.statuses],
+        runtimeStatus=[status_to_pb(s) for s in query.statuses],
         maxInstanceCount=query.page_size,
         fetchInputsAndOutputs=query.include_payloads,
     )
@@ -192,7 +194,7 @@ def purge_filter_from_pb(msg: pb.PurgeInstanceFilter) -> PurgeFilter:
 
 
 def purge_filter_to_pb(purge: PurgeFilter) -> pb.PurgeInstanceFilter:
-    msg = pb.PurgeInstanceFilter(runtimeStatus=[s.value for s in purge.statuses])
+    msg = pb.PurgeInstanceFilter(runtimeStatus=[status_to_pb(s) for s in purge.statuses])
     if purge.created_from is not None:
         set_timestamp(msg.createdTimeFrom, purge.created_from)
     if purge.created_to is not None:

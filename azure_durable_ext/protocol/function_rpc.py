@@ -43,7 +43,8 @@ class FunctionRpcStub:
     """Client stub: ``stub.EventStream()`` returns the bidirectional call object."""
 
     def __init__(self, channel: grpc.Channel | grpc.aio.Channel) -> None:
-        self.EventStream = channel.stream_stream(
+        # A sync or an asyncio multi-callable, as the channel is: typed loosely on purpose.
+        self.EventStream: Any = channel.stream_stream(
             EVENT_STREAM_PATH,
             request_serializer=StreamingMessage.SerializeToString,
             response_deserializer=StreamingMessage.FromString,

@@ -28,7 +28,8 @@ def _message_class(full_name: str) -> type[Message]:
     if full_name in _MESSAGES:
         return _MESSAGES[full_name]
     short = full_name.rsplit(".", 1)[-1]
-    return getattr(pb, short)
+    message_class: type[Message] = getattr(pb, short)
+    return message_class
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,8 @@ def hub_for(hubs: TaskHubRegistry, context: grpc.aio.ServicerContext) -> TaskHub
     """The task hub named by the call's headers (metadata keys arrive lower-case)."""
     name = connection = None
     for key, value in context.invocation_metadata() or ():
+        if not isinstance(value, str):  # binary ("-bin") headers are none of ours
+            continue
         if key == TASK_HUB_HEADER:
             name = value
         elif key == CONNECTION_HEADER:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from ...core.clock import Clock
 from ...core.errors import ConcurrencyConflictError
@@ -16,7 +16,7 @@ from ...core.options import AzureStorageOptions
 from ..service import ActivityWorkItem
 from .control_queue import PoisonHandler, poison_reason
 from .message_codec import MessageData
-from .message_queue import MessageQueue, ReceivedMessage, gather_sends
+from .message_queue import MessageQueue, ReceivedMessage, SentMessage, gather_sends
 from .polling import PollingBackoff
 
 PREFETCH = 8
@@ -46,7 +46,8 @@ class ActivityQueue:
             return
         now = self._clock.now()
         spare = self._waiting - len(self._buffer)
-        locked, sends = [], []
+        locked: list[Awaitable[ReceivedMessage]] = []
+        sends: list[Awaitable[SentMessage]] = []
         for m in messages:
             data = MessageData(message=m, sender_instance_id=m.instance_id, sender_execution_id=m.execution_id)
             if m.visible_at is None and len(locked) < spare:

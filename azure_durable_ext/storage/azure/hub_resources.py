@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient
@@ -14,7 +15,7 @@ from .operations import StorageOperationCounter, unavailable_as
 
 #: The hub is created on first contact: a storage endpoint that accepts connections but
 #: never answers must fail in seconds there, not after the SDK's one-minute read timeout.
-FIRST_CONTACT = {"connection_timeout": 5, "read_timeout": 5, "retry_total": 1}
+FIRST_CONTACT: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 5, "retry_total": 1}
 
 
 class HubResources:
@@ -74,7 +75,7 @@ class HubResources:
             return  # already in the wanted state
 
     async def close(self) -> None:
-        clients = [
+        clients: list[Any] = [
             self.instances, self.history, self.partitions, self.poison,
             *self.control_queues, self.work_items, self.large_messages, self.leases,
             self._tables, self._queues, self._blobs,

@@ -198,7 +198,7 @@ class MessageQueue:
         except ResourceNotFoundError:
             log.debug("message %s on %s was already gone", message.message_id, self.name)
         except HttpResponseError as exc:
-            if exc.error_code != "PopReceiptMismatch":
+            if getattr(exc, "error_code", None) != "PopReceiptMismatch":
                 raise
             return False
         return True

@@ -314,8 +314,8 @@ class AzureStorageOrchestrationService(OrchestrationService):
                 sends.append(queue.send(data, visible_at=message.visible_at, now=now))
                 polled.append(message.instance_id)
         handed, failure = await gather_sends(locked, sends)
-        for message in handed:
-            await self._hand_over(message)
+        for received in handed:
+            await self._hand_over(received)
         for instance_id in polled:
             self._local_enqueue(instance_id)
         if failure is not None:

@@ -201,7 +201,7 @@ class TrackingStore:
     async def _submit(self, instance_id: str, ops: list[tuple[Any, ...]], *, conflict_is_fatal: bool) -> str | None:
         self._ops.count("table", "batch")
         try:
-            results = await self._history.submit_transaction(ops)  # type: ignore[arg-type]
+            results = await self._history.submit_transaction(ops)
         except (TableTransactionError, ResourceExistsError, ResourceModifiedError) as exc:
             status = getattr(exc, "status_code", None)
             if status in _CONFLICT_STATUSES or isinstance(exc, (ResourceExistsError, ResourceModifiedError)):

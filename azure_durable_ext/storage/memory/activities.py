@@ -50,7 +50,7 @@ class ActivityQueue:
 
     def release(self, item: ActivityWorkItem) -> tuple[TaskMessage, int]:
         """Drop the lock of ``item``; returns its message and dequeue count."""
-        locked = self._locked.pop(item.lock, None)  # type: ignore[arg-type]
+        locked = self._locked.pop(item.lock, None)  # type: ignore[call-overload]  # lock is an opaque object
         if locked is None:
             raise ConcurrencyConflictError(
                 f"the lock on activity task {item.task_id} of {item.instance_id!r} is no longer held"
