@@ -11,12 +11,12 @@ worker that went away) puts the work back too, with a delay growing with the num
 attempts. A lost lock (ConcurrencyConflictError) discards the episode: its messages come
 back and run again.
 
-With ``event_burst_window`` > 0 (the in-memory provider, where putting work back costs
+With ``event_burst_window`` > 0 (the in-memory provider, where holding a lock costs
 nothing), a batch of only external events that arrives within that window after the
-instance's previous episode is put back until the window's end counted from the burst's
-first batch, so a burst of events is replayed once per window rather than once or twice per
-event. (A put-back delays only its own messages: events arriving meanwhile come as batches
-of their own, and wait for the same end.)
+instance's previous episode keeps the instance locked for the window and is then put back
+at once: events arriving meanwhile queue behind the lock (a locked instance is not offered),
+so the burst comes back as one batch and is replayed once per window rather than once or
+twice per event.
 """
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self.unknown_instance_delay = unknown_instance_delay
         self.unknown_instance_deliveries = unknown_instance_deliveries
         self._last_episode: dict[str, float] = {}
-        self._burst_ends: dict[str, float] = {}
 
     async def fetch(self, timeout: float) -> OrchestrationWorkItem | None:
         """The next item to process; items that can only wait for a runner are parked here
@@ -110,41 +109,31 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         await self.service.renew_orchestration(item)
 
     def _in_event_burst(self, item: OrchestrationWorkItem) -> bool:
-        """External events arriving right after the instance's previous episode, or while
-        a burst of the instance is put back: wait ``event_burst_window`` for more, so one
-        episode (one replay of the whole history by the worker) takes the burst instead of
-        one episode per event or two."""
+        """External events arriving right after the instance's previous episode: wait
+        ``event_burst_window`` for more, so one episode (one replay of the whole history by
+        the worker) takes the burst instead of one episode per event or two."""
         if self.event_burst_window <= 0 or item.dequeue_count > 1:
             return False
-        now = self.clock.monotonic()
-        end = self._burst_ends.get(item.instance_id)
-        if end is None or end <= now:
-            last = self._last_episode.get(item.instance_id)
-            if last is None or now - last > self.event_burst_window:
-                return False
+        last = self._last_episode.get(item.instance_id)
+        if last is None or self.clock.monotonic() - last > self.event_burst_window:
+            return False
         return all(m.event.HasField("eventRaised") for m in item.new_messages)
-
-    def _burst_hold(self, instance_id: str) -> float:
-        """How long a batch of a burst is put back: until the end of the burst, fixed by
-        its first batch, so every batch of the burst comes back at the same moment."""
-        now = self.clock.monotonic()
-        end = self._burst_ends.get(instance_id)
-        if end is None or end <= now:
-            end = self._burst_ends[instance_id] = now + self.event_burst_window
-        return end - now
 
     def _episode_done(self, instance_id: str) -> None:
         if self.event_burst_window <= 0:
             return
         if len(self._last_episode) >= 10_000:
             self._last_episode.clear()
-            self._burst_ends.clear()
         self._last_episode[instance_id] = self.clock.monotonic()
-        self._burst_ends.pop(instance_id, None)
 
     async def handle(self, item: OrchestrationWorkItem) -> None:
         if self._in_event_burst(item):
-            await self._put_back(item, self._burst_hold(item.instance_id), "coalescing a burst of external events")
+            # Hold the lock, not the messages: an abandon delays only the messages it puts
+            # back, while everything sent to a locked instance waits behind the lock. Put
+            # back at once, the whole burst then comes as one batch (delivered twice, so it
+            # is not held again).
+            await asyncio.sleep(self.event_burst_window)
+            await self._put_back(item, 0.0, "coalescing a burst of external events")
             return
         plan = plan_episode(item, self.clock.now())
         for kind, reason in plan.dropped:

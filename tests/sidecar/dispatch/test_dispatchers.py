@@ -53,18 +53,24 @@ def scheduled(instance_id: str, task_id: int, name: str, input_json: str) -> Tas
     return TaskMessage(instance_id, "exec", event)
 
 
-async def queue_activities(service: InMemoryOrchestrationService, messages: list[TaskMessage]) -> None:
-    # Activity messages reach the work-item queue through a checkpoint, as in production.
-    start = pb.HistoryEvent(eventId=-1, executionStarted=pb.ExecutionStartedEvent(name="Orch"))
-    start.executionStarted.orchestrationInstance.instanceId = "host"
-    start.executionStarted.orchestrationInstance.executionId.value = "exec"
-    await service.create_instance(TaskMessage("host", "exec", start), frozenset())
-    item = await service.lock_next_orchestration(1.0)
+async def running_instance(
+    service: InMemoryOrchestrationService, instance_id: str, activity_messages: tuple[TaskMessage, ...] | list[TaskMessage] = ()
+) -> None:
+    """Create ``instance_id`` and run its first episode (Running), sending ``activity_messages``."""
     from azure_durable_ext.core.model import OrchestrationCheckpoint
 
-    await service.complete_orchestration(
-        item, OrchestrationCheckpoint(state=item.state.evolve(status=OrchestrationStatus.RUNNING), activity_messages=messages)
-    )
+    start = pb.HistoryEvent(eventId=-1, executionStarted=pb.ExecutionStartedEvent(name="Orch"))
+    start.executionStarted.orchestrationInstance.instanceId = instance_id
+    start.executionStarted.orchestrationInstance.executionId.value = "exec"
+    await service.create_instance(TaskMessage(instance_id, "exec", start), frozenset())
+    item = await service.lock_next_orchestration(1.0)
+    running = item.state.evolve(status=OrchestrationStatus.RUNNING)
+    await service.complete_orchestration(item, OrchestrationCheckpoint(state=running, activity_messages=list(activity_messages)))
+
+
+async def queue_activities(service: InMemoryOrchestrationService, messages: list[TaskMessage]) -> None:
+    # Activity messages reach the work-item queue through a checkpoint, as in production.
+    await running_instance(service, "host", messages)
 
 
 async def test_activity_concurrency_limit_is_honoured() -> None:
@@ -302,27 +308,33 @@ def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
     assert not off._in_event_burst(batch(raised))
 
 
-def test_a_burst_of_event_batches_is_held_until_one_end() -> None:
+async def test_a_burst_of_events_waits_behind_the_held_lock_and_comes_back_as_one_batch() -> None:
     from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
-    from azure_durable_ext.storage.service import OrchestrationWorkItem
 
-    # The provider delays only the batch put back: the events that arrive meanwhile come as
-    # batches of their own, which must join the burst and come back at the same moment.
-    clock = ManualClock()
-    dispatcher = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock, event_burst_window=0.004)
-    raised = TaskMessage("i", None, pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="e")))
-    batch = OrchestrationWorkItem(instance_id="i", state=None, past_events=[], new_messages=[raised])
-    dispatcher._episode_done("i")
-    clock.seconds += 0.003
-    assert dispatcher._in_event_burst(batch) and dispatcher._burst_hold("i") == pytest.approx(0.004)
-    clock.seconds += 0.002  # past the window after the episode, within the burst's hold
-    assert dispatcher._in_event_burst(batch), "a batch arriving while the burst is held joins it"
-    assert dispatcher._burst_hold("i") == pytest.approx(0.002), "and waits for the same end"
-    assert dispatcher._burst_hold("j") == pytest.approx(0.004), "bursts are per instance"
-    clock.seconds += 0.01
-    assert not dispatcher._in_event_burst(batch), "the burst is over"
-    dispatcher._episode_done("i")
-    assert dispatcher._burst_hold("i") == pytest.approx(0.004), "the next burst has its own end"
+    service = InMemoryOrchestrationService()
+    await running_instance(service, "b")
+
+    def tick(n: int) -> TaskMessage:
+        event = pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="tick"))
+        event.eventRaised.input.value = str(n)
+        return TaskMessage("b", None, event)
+
+    # A long window, so "not offered while held" cannot be a matter of timing.
+    dispatcher = OrchestrationDispatcher(service, [], event_burst_window=0.3)
+    dispatcher._episode_done("b")
+    await service.send_messages([tick(1)])
+    item = await service.lock_next_orchestration(1.0)
+    assert item is not None and [m.event.eventRaised.input.value for m in item.new_messages] == ["1"]
+    holding = asyncio.create_task(dispatcher.handle(item))
+    await asyncio.sleep(0.05)
+    await service.send_messages([tick(2)])
+    await service.send_messages([tick(3)])
+    assert await service.lock_next_orchestration(0.05) is None, "events sent during the hold wait behind the lock"
+    await holding
+    burst = await service.lock_next_orchestration(1.0)
+    assert burst is not None
+    assert [m.event.eventRaised.input.value for m in burst.new_messages] == ["1", "2", "3"]
+    assert burst.dequeue_count == 2 and not dispatcher._in_event_burst(burst), "it runs now, it is not held again"
 
 
 async def test_slow_episode_lock_is_renewed() -> None:
