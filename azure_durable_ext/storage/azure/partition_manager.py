@@ -130,8 +130,8 @@ class TablePartitionManager:
                 with unavailable_as(self._setting_name, "claiming partitions in the Partitions table"):
                     await self.run_round()
                 break
-            except Exception:
-                log.exception("worker %s: first partition lease round failed; retrying", self.worker_id)
+            except Exception as exc:
+                _log_failed_round(self.worker_id, "first partition lease round failed", exc)
                 if not await self._first(None, timeout=self.options.acquire_interval):
                     return
         log.info("worker %s owns partitions %s", self.worker_id, sorted(self.owned))
@@ -338,7 +338,8 @@ class TablePartitionManager:
         while not self._stopping.is_set():
             interval = self.options.acquire_interval
             try:
-                decided, conflicts = await self.run_round()
+                with unavailable_as(self._setting_name, "renewing partition leases"):
+                    decided, conflicts = await self.run_round()
                 if decided.busy:
                     interval = self.options.busy_interval
                 failures = failures + 1 if conflicts else 0
@@ -346,8 +347,8 @@ class TablePartitionManager:
                 log.warning("worker %s: the Partitions table did not answer in %s s", self.worker_id,
                             self.options.operation_timeout)
                 failures += 1
-            except Exception:
-                log.exception("worker %s: partition lease round failed", self.worker_id)
+            except Exception as exc:
+                _log_failed_round(self.worker_id, "partition lease round failed", exc)
                 failures += 1
             if 0 < failures < MAX_QUICK_RETRIES:
                 interval = 0.0
@@ -359,6 +360,15 @@ class TablePartitionManager:
                 await asyncio.wait_for(self._stopping.wait(), interval)
             except asyncio.TimeoutError:
                 continue
+
+
+def _log_failed_round(worker: str, what: str, error: Exception) -> None:
+    """Storage down or silent (e.g. Azurite restarting): one line per round, as a traceback
+    would say nothing more; anything else with its traceback."""
+    if isinstance(error, (StorageUnavailableError, asyncio.TimeoutError)):
+        log.warning("worker %s: %s (%s); retrying", worker, what, brief_error(error))
+    else:
+        log.exception("worker %s: %s; retrying", worker, what)
 
 
 def _log_change(worker: str, write: LeaseWrite) -> None:
