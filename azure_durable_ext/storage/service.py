@@ -93,7 +93,9 @@ class OrchestrationService(abc.ABC):
         Raises InstanceAlreadyExistsError when an instance with that id exists in one of
         ``dedupe_statuses``. Otherwise Generation = previous + 1 (or 0), the start message is
         enqueued (delayed to ``start.visible_at`` when set) and the instance row is written
-        as Pending.
+        as Pending. A start of another execution of the same id sent before this create
+        (e.g. one scheduled for later and not yet due) is never offered nor run, even once
+        this execution has finished.
         """
 
     @abc.abstractmethod

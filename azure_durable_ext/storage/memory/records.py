@@ -37,6 +37,8 @@ class InstanceRecord:
     redeliveries: int = 0
     #: Abandoned batches waiting for their delay to run out (only they wait, not the instance).
     held: list[HeldBatch] = field(default_factory=list)
+    #: When the row was last created, in the service's send order (see superseded_start).
+    created_seq: int = 0
 
 
 def current_execution_only(inst: InstanceRecord) -> list[TaskMessage]:
@@ -73,6 +75,20 @@ def drop_superseded_starts(inst: InstanceRecord, execution_id: str) -> None:
     for batch in inst.held:
         # A new list: the abandoned work item may still hold the old one.
         batch.messages = [m for m in batch.messages if kept(m)]
+
+
+def superseded_start(inst: InstanceRecord | None, message: TaskMessage, sent_seq: int) -> bool:
+    """A start that waited on a timer (scheduled for later) and is now due must not run when
+    the row was created after it was sent for another execution: a later start of the same
+    id replaced it, even if that one has finished since. As on Azure (work_filter), where
+    such a start is dropped because the row is newer than the message."""
+    return (
+        inst is not None
+        and inst.state is not None
+        and message.event.HasField("executionStarted")
+        and inst.created_seq > sent_seq
+        and start_execution_id(message) != inst.state.execution_id
+    )
 
 
 def start_execution_id(message: TaskMessage) -> str:

@@ -15,8 +15,9 @@ Semantics (the same contract as the Azure Storage provider, minus durability):
   arriving meanwhile are offered as soon as they are due. ``dequeue_count`` is one more than
   the most times any message of the batch was handed out before.
 - ``create_instance`` replaces the history: the instance row now names the new execution, and
-  start messages of other executions still waiting for the instance (queued or held) are
-  dropped: they were sent before the row that supersedes them.
+  start messages of other executions still waiting for the instance (queued, held, or
+  scheduled for later on a timer) are dropped: they were sent before the row that
+  supersedes them.
 - ``wait_for_instance`` is woken by every change of the instance (no polling).
 - Query order is instance id; the continuation token is the last id of the previous page.
 - ``purge_instance`` deletes whatever the status (callers enforce policy).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
+import logging
 from collections.abc import Callable, Sequence
 
 from ..._proto import pb
@@ -56,9 +58,12 @@ from .records import (
     matches,
     same_execution,
     start_execution_id,
+    superseded_start,
     without_payloads,
 )
 from .signals import ChangeNotifier, WorkQueue, wait_signal
+
+log = logging.getLogger(__name__)
 
 
 class InMemoryOrchestrationService(OrchestrationService):
@@ -73,6 +78,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         self._changes: ChangeNotifier[str] = ChangeNotifier()
         self._timers: set[asyncio.TimerHandle] = set()
         self._tokens = itertools.count(1)
+        #: Orders row creations and delayed sends (a scheduled start older than its row is dropped).
+        self._sequence = itertools.count(1)
         #: Ids of instances with a row, sorted; None when rows were added or removed since.
         self._sorted_ids: list[str] | None = None
 
@@ -139,6 +146,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             ),
         )
         inst.history = []
+        inst.created_seq = next(self._sequence)
         drop_superseded_starts(inst, start_execution_id(start))
         self._deliver(start)
         self._changes.notify(start.instance_id)
@@ -342,8 +350,15 @@ class InMemoryOrchestrationService(OrchestrationService):
         if message.visible_at is not None:
             delay = (message.visible_at - self.clock.now()).total_seconds()
             if delay > 0:
-                self._call_later(delay, self._enqueue, message)
+                self._call_later(delay, self._enqueue_due, message, next(self._sequence))
                 return
+        self._enqueue(message)
+
+    def _enqueue_due(self, message: TaskMessage, sent_seq: int) -> None:
+        if superseded_start(self._instances.get(message.instance_id), message, sent_seq):
+            log.debug("dropping scheduled start of execution %s of %s: superseded by a later start",
+                      start_execution_id(message), message.instance_id)
+            return
         self._enqueue(message)
 
     def _enqueue(self, message: TaskMessage) -> None:

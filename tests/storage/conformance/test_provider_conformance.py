@@ -110,6 +110,22 @@ async def test_scheduled_start_is_not_offered_before_it_is_due(provider: Orchest
     assert item.instance_id == "later" and now() >= state.scheduled_start_at - timedelta(seconds=0.1)
 
 
+async def test_a_scheduled_start_replaced_before_it_is_due_never_runs(provider: OrchestrationService) -> None:
+    old = start_message("replanned", delay=2.0)
+    await provider.create_instance(old, frozenset())
+    new = start_message("replanned")
+    await provider.create_instance(new, frozenset())
+    await _run_to_completion(provider, "replanned")
+    assert old.visible_at is not None
+    # Past the old start's due time (plus a poll interval on Azure): nothing is offered.
+    assert await provider.lock_next_orchestration((old.visible_at - now()).total_seconds() + 2.0) is None
+    state = await provider.get_instance("replanned")
+    assert state is not None
+    assert (state.execution_id, state.status) == (new.execution_id, OrchestrationStatus.COMPLETED)
+    started = [e.executionStarted for e in await provider.get_history("replanned") if e.HasField("executionStarted")]
+    assert [s.orchestrationInstance.executionId.value for s in started] == [new.execution_id]
+
+
 # -- orchestration work -------------------------------------------------------------------------
 async def test_episode_appends_history_and_consumes_messages_once(provider: OrchestrationService) -> None:
     start = start_message("ep")
