@@ -32,8 +32,7 @@ class OrchestrationWorkItem:
     ``lock`` is the provider's own token; only the provider reads it. ``new_messages`` come in
     no promised order (a start may follow messages sent after it). ``dequeue_count`` is how
     many times the batch's most-delivered message has been handed out, this time included
-    (1: every message is new); each abandon counts as a delivery. (Azure Storage counts a
-    message first handed over locally one delivery short: the queue never saw that one.)
+    (1: every message is new); each abandon counts as a delivery.
     """
 
     instance_id: str

@@ -19,6 +19,7 @@ from .json_values import datetime_to_timestamp, timestamp_from_json, timestamp_t
 
 MESSAGE_DATA_TYPE = "DurableTask.AzureStorage.MessageData"
 ABANDON_COUNT = "AbandonCount"
+LOCAL_DELIVERIES = "LocalDeliveries"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -35,6 +36,10 @@ class MessageData:
     #: Our addition: how often a dispatcher put this message back on purpose (no matching
     #: worker, versioning REJECT...). Those redeliveries are not failures (see ``poison``).
     abandon_count: int = 0
+    #: Our addition: deliveries the queue did not count, because the message was sent
+    #: already locked to its taker in this process (``MessageQueue.send_locked``). A
+    #: receive adds them to the queue's dequeue count.
+    local_deliveries: int = 0
 
     @property
     def event_type_name(self) -> str:
@@ -82,6 +87,8 @@ def message_data_to_dict(md: MessageData) -> dict[str, Any]:
     }
     if md.abandon_count:
         data[ABANDON_COUNT] = md.abandon_count
+    if md.local_deliveries:
+        data[LOCAL_DELIVERIES] = md.local_deliveries
     return data
 
 
@@ -92,8 +99,20 @@ def encode_message(md: MessageData) -> str:
 
 def with_abandon_count(body: str, count: int) -> str:
     """``body`` (a MessageData or its large-message wrapper) with AbandonCount set."""
+    return _with_count(body, ABANDON_COUNT, count)
+
+
+def with_local_deliveries(body: str, count: int) -> str:
+    """``body`` (a MessageData or its large-message wrapper) with LocalDeliveries set."""
+    return _with_count(body, LOCAL_DELIVERIES, count)
+
+
+def _with_count(body: str, key: str, count: int) -> str:
     data = json.loads(body)
-    data[ABANDON_COUNT] = count
+    if count:
+        data[key] = count
+    else:
+        data.pop(key, None)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -116,4 +135,5 @@ def decode_message(body: str | bytes) -> MessageData:
         sender_instance_id=sender.get("InstanceId") or "",
         sender_execution_id=sender.get("ExecutionId"),
         abandon_count=int(data.get(ABANDON_COUNT) or 0),
+        local_deliveries=int(data.get(LOCAL_DELIVERIES) or 0),
     )

@@ -25,7 +25,13 @@ from ...core.errors import ConcurrencyConflictError, SerializationError, Storage
 from ...core.model import TaskMessage
 from .connection import RECEIVE_READ_TIMEOUT
 from .large_messages import MessageManager, message_blob_name, queue_message_too_large
-from .message_codec import MessageData, decode_message, encode_message, with_abandon_count
+from .message_codec import (
+    MessageData,
+    decode_message,
+    encode_message,
+    with_abandon_count,
+    with_local_deliveries,
+)
 from .operations import StorageOperationCounter, brief_error
 
 log = logging.getLogger(__name__)
@@ -113,10 +119,12 @@ class MessageQueue:
         A local hand-off: the process that will run the message saves the receive (one
         storage operation and one round trip). The lock behaves as a received one: renewed,
         released and deleted with the receipt, and if this process dies the message
-        reappears when the lock runs out. It counts as one delivery here (dequeue count 1),
-        but the queue does not count it: a later receive reports one delivery fewer, so a
-        message first handed over locally is poisoned one delivery later.
+        reappears when the lock runs out. It counts as one delivery (dequeue count 1). The
+        queue does not count it, so the body says so (``local_deliveries``) and a later
+        receive adds it to the queue's count: every delivery counts once, as for a message
+        that was received (poison detection, the dispatchers' delivery limits).
         """
+        data = dataclasses.replace(data, local_deliveries=data.local_deliveries + 1)
         body, blob_name = await self._body(data)
         self._ops.count("queue", "send")
         sent = await self._client.send_message(
@@ -124,7 +132,7 @@ class MessageQueue:
         )
         if blob_name is not None:  # what a receive would see: the full body, naming its blob
             data = dataclasses.replace(data, compressed_blob_name=blob_name)
-        return ReceivedMessage(self, str(sent.id), str(sent.pop_receipt), 1, body, data)
+        return ReceivedMessage(self, str(sent.id), str(sent.pop_receipt), data.local_deliveries, body, data)
 
     async def _body(self, data: MessageData) -> tuple[str, str | None]:
         """The queue text of ``data``: the JSON itself, or over 45 KiB a wrapper naming the
@@ -144,6 +152,7 @@ class MessageQueue:
             episode=data.episode,
             sender_instance_id=data.sender_instance_id,
             sender_execution_id=data.sender_execution_id,
+            local_deliveries=data.local_deliveries,
         )
         return encode_message(wrapper), blob_name
 
@@ -180,8 +189,10 @@ class MessageQueue:
                     full = decode_message(await self._blobs.download(data.compressed_blob_name))
                     full.compressed_blob_name = data.compressed_blob_name
                     full.abandon_count = data.abandon_count
+                    full.local_deliveries = data.local_deliveries
                     data = full
                 received.data = data
+                received.dequeue_count += data.local_deliveries
             except SerializationError as exc:
                 # Kept (with the reason) so the caller can move it to the poison table.
                 received.error = str(exc)
@@ -209,10 +220,27 @@ class MessageQueue:
         ``deliberate``: a dispatcher puts it back on purpose; the message records that in
         the same round trip so the redelivery does not count towards poisoning.
         """
-        self._ops.count("queue", "update")
         content = None
         if deliberate and message.data is not None:
             content = with_abandon_count(message.body, message.data.abandon_count + 1)
+        await self._update(message, seconds, content)
+        if content is not None and message.data is not None:
+            message.data.abandon_count += 1
+
+    async def release_unhanded(self, message: ReceivedMessage) -> None:
+        """Make a message sent locked (``send_locked``) visible at once when it never reached
+        its taker: its hand-off is taken off the record, so it is not counted as a delivery."""
+        content = None
+        if message.data is not None and message.data.local_deliveries:
+            content = with_local_deliveries(message.body, message.data.local_deliveries - 1)
+        await self._update(message, 0, content)
+        if content is not None and message.data is not None:
+            message.data.local_deliveries -= 1
+            message.dequeue_count -= 1
+
+    async def _update(self, message: ReceivedMessage, seconds: float, content: str | None) -> None:
+        """Update Message with the receipt: hidden for ``seconds``, the body replaced unless None."""
+        self._ops.count("queue", "update")
         try:
             updated = await self._client.update_message(
                 message.message_id,
@@ -225,6 +253,5 @@ class MessageQueue:
                 f"message {message.message_id} on {self.name} is no longer locked by this receiver"
             ) from exc
         message.pop_receipt = str(updated.pop_receipt)
-        if content is not None and message.data is not None:
+        if content is not None:
             message.body = content
-            message.data.abandon_count += 1

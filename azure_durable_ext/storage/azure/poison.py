@@ -6,7 +6,9 @@ or was delivered more than ``poisonMessageDequeueCount`` times without being com
 (PartitionKey = escaped instance id, RowKey = queue message id; columns Queue, DequeueCount,
 Reason, Body) and its instance is failed with error type "PoisonMessage". Deliberate
 put-backs (``abandon_*``: no matching worker yet, versioning REJECT) are recorded in the
-message (``AbandonCount``) and do not count: such work waits as long as it has to.
+message (``AbandonCount``) and do not count: such work waits as long as it has to. A
+delivery by local hand-off, which the queue does not count, is recorded in the message too
+(``LocalDeliveries``) and does count (``MessageQueue.receive`` adds it to DequeueCount).
 """
 from __future__ import annotations
 

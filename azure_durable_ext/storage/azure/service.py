@@ -339,7 +339,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             self._sessions.add(task.instance_id, message)
             return
         try:
-            await message.queue.hide(message, 0, deliberate=True)
+            await message.queue.release_unhanded(message)
         except Exception as exc:  # noqa: BLE001 - it reappears when its lock runs out
             log.warning("message %s for %r sent locked could not be released (%s); it reappears "
                         "after its lock runs out", message.message_id, task.instance_id, exc)

@@ -131,3 +131,14 @@ def test_abandon_count_is_recorded_in_the_body_and_read_back() -> None:
     marked = with_abandon_count(body, 3)
     assert next(iter(json.loads(marked))) == "$type"
     assert decode_message(marked).abandon_count == 3
+
+
+def test_local_deliveries_are_recorded_in_the_body_and_read_back() -> None:
+    from azure_durable_ext.storage.azure.message_codec import with_local_deliveries
+
+    body = encode_message(MessageData(message=TaskMessage("abc", "e1", SAMPLES["eventRaised"])))
+    assert "LocalDeliveries" not in json.loads(body), "absent unless sent locked"
+    marked = encode_message(MessageData(message=TaskMessage("abc", "e1", SAMPLES["eventRaised"]), local_deliveries=1))
+    assert decode_message(marked).local_deliveries == 1
+    cleared = with_local_deliveries(marked, 0)
+    assert "LocalDeliveries" not in json.loads(cleared) and decode_message(cleared).local_deliveries == 0

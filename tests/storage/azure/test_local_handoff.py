@@ -5,6 +5,7 @@ message back at once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -43,11 +44,31 @@ async def test_a_locked_send_is_invisible_until_released_and_deleted_with_its_re
         await queue.hide(sent, 0, deliberate=True)
         again = await queue.receive(32, 60)
         assert [m.message_id for m in again] == [sent.message_id]
-        assert again[0].failed_deliveries == 0, "the release was deliberate"
+        assert (again[0].dequeue_count, again[0].failed_deliveries) == (2, 1), "the release was deliberate"
         assert await queue.delete(again[0])
         locked = await queue.send_locked(MessageData(message=TaskMessage("y", None, task_completed(1))), 60)
         assert await queue.delete(locked), "the receipt Put Message returned deletes it"
         assert await _visible(raw) == 0
+
+
+async def test_a_delivery_by_hand_off_counts_once_the_message_is_received(azurite: AzuriteProcess) -> None:
+    async with azure_hub(azurite, use_table_partition_management=False) as service:
+        queue = service._hub.control[0]
+        raw = service._hub.resources.control_queues[0]
+        # A body on the queue, and one in a blob (the queue then holds a wrapper naming it).
+        for result in ('"small"', json.dumps("r" * 80_000)):
+            sent = await queue.send_locked(MessageData(message=TaskMessage("x", None, task_completed(0, result))), 60)
+            assert sent.dequeue_count == 1
+            await queue.hide(sent, 0)  # released without being completed: a failed delivery
+            [peeked] = await raw.peek_messages()
+            assert peeked.dequeue_count == 0, "the queue did not count the hand-off"
+            [again] = await queue.receive(32, 60)
+            assert (again.dequeue_count, again.failed_deliveries) == (2, 2)
+            assert again.task_message.event.taskCompleted.result.value == result
+            await queue.hide(again, 0, deliberate=True)
+            [third] = await queue.receive(32, 60)
+            assert (third.dequeue_count, third.failed_deliveries) == (3, 2), "a deliberate put-back is no failure"
+            assert await queue.delete(third)
 
 
 async def test_a_result_for_a_polled_partition_skips_the_receive(azurite: AzuriteProcess) -> None:
@@ -93,7 +114,8 @@ async def test_a_result_for_a_partition_lost_meanwhile_is_released_at_once(azuri
         await service._hand_over(sent)
         received = await queue.receive(32, 60)
         assert [m.message_id for m in received] == [sent.message_id], "released for the next owner at once"
-        assert received[0].failed_deliveries == 0
+        # The hand-off never happened: this receive is its first delivery, as for any message.
+        assert (received[0].dequeue_count, received[0].failed_deliveries) == (1, 1)
 
 
 async def test_an_activity_goes_straight_to_a_waiting_fetch(azurite: AzuriteProcess) -> None:

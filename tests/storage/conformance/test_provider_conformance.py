@@ -178,6 +178,33 @@ async def test_abandon_puts_the_messages_back(provider: OrchestrationService) ->
     assert kinds(await provider.get_history("ab")) == ["orchestratorStarted", "executionStarted"]
 
 
+async def test_every_delivery_counts_also_of_a_message_sent_to_a_running_instance(
+    provider: OrchestrationService,
+) -> None:
+    # Started and dispatching: on Azure a message for an instance of a polled partition is
+    # handed over in this process without a receive (the queue never counts that delivery).
+    await provider.start()
+    await provider.create_instance(start_message("counted"), RUNNING_STATES)
+    await _run_episode(provider, "counted")
+    await provider.send_messages([raised_event("counted", "Once")])
+    counts = []
+    for _ in range(3):
+        item = await _lock(provider)
+        assert item.instance_id == "counted" and _raised_names(item) == ["Once"]
+        counts.append(item.dequeue_count)
+        if len(counts) < 3:
+            await provider.abandon_orchestration(item)
+    assert counts == [1, 2, 3]
+    await provider.complete_orchestration(item, episode(item))
+    assert await provider.lock_next_orchestration(NOTHING) is None
+
+
+async def _run_episode(provider: OrchestrationService, instance_id: str) -> None:
+    item = await _lock(provider)
+    assert item.instance_id == instance_id
+    await provider.complete_orchestration(item, episode(item))
+
+
 async def test_abandon_with_delay_holds_the_messages(provider: OrchestrationService) -> None:
     await provider.create_instance(start_message("slow"), RUNNING_STATES)
     item = await _lock(provider)
