@@ -178,14 +178,16 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true",
                         help="also print CPU time per request of the dev host and its worker (Linux /proc)")
     args = parser.parse_args()
-    azurite = None
-    if args.storage == "azure":
-        from azure_durable_ext.storage.azure.azurite import AzuriteProcess
+    worker_args = ("--http-proxying",) if args.http_proxying else ()
+    for dispatch in (False,) if args.quiet_only else (False, True):
+        # A fresh Azurite per scenario: the busy one must not inherit the quiet one's
+        # Pending instances (same hub), or its dispatchers run that backlog meanwhile.
+        azurite = None
+        if args.storage == "azure":
+            from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 
-        azurite = AzuriteProcess().start()
-    try:
-        worker_args = ("--http-proxying",) if args.http_proxying else ()
-        for dispatch in (False,) if args.quiet_only else (False, True):
+            azurite = AzuriteProcess().start()
+        try:
             host = DevHostProcess(args.storage, azurite.connection_string if azurite else None, dispatch=dispatch,
                                   worker_args=worker_args)
             try:
@@ -194,10 +196,9 @@ def main() -> None:
                 asyncio.run(run(host, args.count, args.rounds, args.cpu))
             finally:
                 host.stop()
-    finally:
-        if azurite is not None:
-            azurite.stop()
-
+        finally:
+            if azurite is not None:
+                azurite.stop()
 
 if __name__ == "__main__":
     main()
