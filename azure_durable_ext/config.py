@@ -147,8 +147,11 @@ def _checked(where: str, build: Callable[[], E]) -> E:
         raise ConfigurationError(f"{where}: {exc}") from exc
 
 
-def parse_durable_options(host_json: Mapping[str, Any], where: str = "host.json") -> DurableTaskOptions:
-    """extensions.durableTask of an already-parsed host.json."""
+def parse_durable_options(
+    host_json: Mapping[str, Any], where: str = "host.json", app_settings: Mapping[str, str] | None = None
+) -> DurableTaskOptions:
+    """extensions.durableTask of an already-parsed host.json; ``hubName`` may name an app
+    setting as ``%Name%`` (looked up in ``app_settings``, default: the environment)."""
     dt = _Section(host_json, where).section("extensions").section("durableTask")
     sp = dt.section("storageProvider")
     d = DurableTaskOptions()
@@ -179,7 +182,9 @@ def parse_durable_options(host_json: Mapping[str, Any], where: str = "host.json"
             partition_leases=_partition_leases(sp.section("partitionLeases")),
         ),
     )
-    hub = dt.get("hubName", str, d.hub_name)
+    hub = resolve_setting_reference(
+        dt.get("hubName", str, d.hub_name), os.environ if app_settings is None else app_settings, f"{dt.where}.hubName"
+    )
     validate_hub_name(hub, f"{dt.where}.hubName")
     default_version = dt.get("defaultVersion", str, None)
     try:
@@ -256,15 +261,6 @@ def load_host_config(
     """
     base = Path(app_dir) if app_dir is not None else None
     host_path = Path(host_json) if host_json is not None else (base / "host.json" if base else None)
-    durable = DurableTaskOptions()
-    http = HttpOptions()
-    if host_path is not None and (host_json is not None or host_path.exists()):
-        host_data = _read_json(host_path)
-        durable = parse_durable_options(host_data, str(host_path))
-        http = parse_http_options(host_data, str(host_path))
-    if hub_name is not None:
-        validate_hub_name(hub_name, "--hub")
-        durable = _replace(durable, hub_name=hub_name)
     settings: dict[str, str] = {}
     if base is not None and (base / "local.settings.json").exists():
         path = base / "local.settings.json"
@@ -275,7 +271,67 @@ def load_host_config(
             if not isinstance(v, (str, int, float, bool)):
                 raise ConfigurationError(f"{path}.Values.{k}: expected a string, got {v!r}")
             settings[k] = v if isinstance(v, str) else json.dumps(v)
+    app_settings = {**settings, **os.environ}  # the environment wins, as for every app setting
+    host_data: dict[str, Any] = {}
+    where = "host.json"
+    if host_path is not None and (host_json is not None or host_path.exists()):
+        host_data = _read_json(host_path)
+        where = str(host_path)
+    host_data = apply_host_overrides(host_data, app_settings)
+    durable = parse_durable_options(host_data, where, app_settings)
+    http = parse_http_options(host_data, where)
+    if hub_name is not None:
+        validate_hub_name(hub_name, "--hub")
+        durable = _replace(durable, hub_name=hub_name)
     return HostConfig(app_dir=base, durable=durable, settings=settings, http=http)
+
+
+#: App settings named ``AzureFunctionsJobHost__<path>`` override host.json values, as in the
+#: Functions host (``__`` separates the keys: ``AzureFunctionsJobHost__extensions__durableTask__hubName``).
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def apply_host_overrides(host_data: Mapping[str, Any], app_settings: Mapping[str, str]) -> dict[str, Any]:
+    """``host_data`` with every ``AzureFunctionsJobHost__...`` app setting applied (keys
+    matched case-insensitively, missing sections created; values stay strings, which the
+    typed reads accept). A copy: the parsed file is left as it was."""
+    result: dict[str, Any] = json.loads(json.dumps(host_data))
+    for name, value in sorted(app_settings.items()):
+        if not name.lower().startswith(HOST_OVERRIDE_PREFIX.lower()):
+            continue
+        path = name[len(HOST_OVERRIDE_PREFIX):].split("__")
+        if not all(path):
+            raise ConfigurationError(f"app setting {name}: empty key in the host.json path")
+        node = result
+        for key in path[:-1]:
+            existing = next((k for k in node if k.lower() == key.lower()), key)
+            child = node.get(existing)
+            if not isinstance(child, dict):
+                if child is not None:
+                    raise ConfigurationError(
+                        f"app setting {name}: host.json {existing!r} is a value, not a section"
+                    )
+                child = node[existing] = {}
+            node = child
+        leaf = next((k for k in node if k.lower() == path[-1].lower()), path[-1])
+        node[leaf] = value
+    return result
+
+
+_SETTING_REFERENCE = re.compile(r"^%([^%]+)%$")
+
+
+def resolve_setting_reference(value: str, app_settings: Mapping[str, str], where: str) -> str:
+    """``%Name%`` means the app setting Name (as Durable Functions reads hubName); other
+    values are returned as they are."""
+    m = _SETTING_REFERENCE.match(value.strip())
+    if m is None:
+        return value
+    name = m.group(1)
+    resolved = app_settings.get(name)
+    if resolved is None or resolved == "":
+        raise ConfigurationError(f"{where}: app setting {name!r} (from {value!r}) is not set")
+    return resolved
 
 
 def _replace(options: DurableTaskOptions, **changes: Any) -> DurableTaskOptions:

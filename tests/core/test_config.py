@@ -61,6 +61,56 @@ def test_environment_wins_over_local_settings(tmp_path: Path, monkeypatch: pytes
     assert load_host_config(tmp_path).storage_connection_string == "from-env"
 
 
+def _app(tmp_path: Path, durable: dict, values: dict | None = None) -> Path:
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": durable}}))
+    if values is not None:
+        (tmp_path / "local.settings.json").write_text(json.dumps({"Values": values}))
+    return tmp_path
+
+
+def test_app_settings_override_host_json_as_in_the_functions_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _app(tmp_path, {"hubName": "FromFile", "storageProvider": {"partitionCount": 2}}, {
+        "AzureFunctionsJobHost__extensions__durableTask__hubName": "FromValues",
+        "AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval": "00:00:07",
+    })
+    # Key matching is case-insensitive; the environment wins over local.settings.json.
+    monkeypatch.setenv("AZUREFUNCTIONSJOBHOST__EXTENSIONS__DURABLETASK__STORAGEPROVIDER__PARTITIONCOUNT", "8")
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__durableTask__defaultVersion", "3.0.0")
+    d = load_host_config(app).durable
+    assert (d.hub_name, d.default_version) == ("FromValues", "3.0.0")
+    assert (d.storage.partition_count, d.storage.max_queue_polling_interval) == (8, 7.0)
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__durableTask__hubName", "FromEnv")
+    assert load_host_config(app).durable.hub_name == "FromEnv"
+
+
+def test_overrides_create_missing_sections_and_refuse_a_value_as_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}))
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__durableTask__hubName", "NoDurableSection")
+    assert load_host_config(tmp_path).durable.hub_name == "NoDurableSection"
+    monkeypatch.setenv("AzureFunctionsJobHost__version__durableTask", "x")
+    with pytest.raises(ConfigurationError, match="AzureFunctionsJobHost__version__durableTask: host.json 'version' is a value"):
+        load_host_config(tmp_path)
+
+
+def test_hub_name_can_name_an_app_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = _app(tmp_path, {"hubName": "%MyTaskHub%"}, {"MyTaskHub": "FromValues"})
+    assert load_host_config(app).durable.hub_name == "FromValues"
+    monkeypatch.setenv("MyTaskHub", "FromEnv")
+    assert load_host_config(app).durable.hub_name == "FromEnv"
+    monkeypatch.setenv("MyTaskHub", "not a hub!")
+    with pytest.raises(ConfigurationError, match="hubName"):
+        load_host_config(app)
+
+
+def test_a_hub_name_reference_to_a_missing_setting_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"hubName: app setting 'NoSuchSetting' \(from '%NoSuchSetting%'\) is not set"):
+        load_host_config(_app(tmp_path, {"hubName": "%NoSuchSetting%"}, {}))
+
+
 def test_missing_files_give_defaults(tmp_path: Path) -> None:
     assert load_host_config(tmp_path).durable.hub_name == "TestHubName"
 
