@@ -27,6 +27,7 @@ from .history_codec import COMPLETE_ROW_COUNT, SENTINEL_ROW_KEY, event_to_row, r
 from .instance_codec import INSTANCE_ROW_KEY, PAYLOAD_COLUMNS, row_to_state, state_to_row
 from .large_messages import BLOB_SUFFIX, MessageManager, externalize_large, history_blob_name, instance_blob_name
 from .names import escape_partition_key
+from .table_batch import submit_batch
 from .operations import StorageOperationCounter
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ class TrackingStore:
     async def _submit(self, instance_id: str, ops: list[tuple[Any, ...]], *, conflict_is_fatal: bool) -> str | None:
         self._ops.count("table", "batch")
         try:
-            results = await self._history.submit_transaction(ops)
+            results = await submit_batch(self._history, ops)
         except (TableTransactionError, ResourceExistsError, ResourceModifiedError) as exc:
             status = getattr(exc, "status_code", None)
             if status in _CONFLICT_STATUSES or isinstance(exc, (ResourceExistsError, ResourceModifiedError)):
@@ -233,7 +234,7 @@ class TrackingStore:
         for i in range(0, len(keys), MAX_BATCH):
             chunk = keys[i : i + MAX_BATCH]
             self._ops.count("table", "batch")
-            await self._history.submit_transaction([("delete", {"PartitionKey": pk, "RowKey": k}) for k in chunk])
+            await submit_batch(self._history, [("delete", {"PartitionKey": pk, "RowKey": k}) for k in chunk])
         return len(keys)
 
     # -- queries ---------------------------------------------------------------------------
