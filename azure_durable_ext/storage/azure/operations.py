@@ -55,12 +55,13 @@ def unavailable_as(setting_name: str, what: str) -> Iterator[None]:
         ) from exc
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, limit: int = 300) -> str:
+    """The first line of the message (at most ``limit`` characters), or the type's name."""
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    return text[0][:limit] if text else type(exc).__name__
 
 
 def brief_error(error: BaseException) -> str:
     """``Type: first line of the message`` (at most 200 characters), for one-line logs."""
-    first = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {first[0][:200]}" if first else type(error).__name__
+    name = type(error).__name__
+    return f"{name}: {_short(error, 200)}" if str(error).strip() else name

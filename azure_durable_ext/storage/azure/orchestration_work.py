@@ -186,9 +186,7 @@ class OrchestrationWork:
         if _changes_nothing(checkpoint, state, item, lock):
             # Messages that change nothing (a dispatcher discarding them): only consume them.
             self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
-            self._release(item, lock)
-            with self._where(f"deleting the messages {item.instance_id!r} consumed"):
-                await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+            await self._consume(item, lock)
             return
         try:
             with self._where(f"checkpointing {item.instance_id!r}"):
@@ -210,9 +208,7 @@ class OrchestrationWork:
             await self._release_messages_after_failure(lock.messages)
             raise
         self.cache.put(item.instance_id, CachedInstance(state, row_etag, lock.snapshot))
-        self._release(item, lock)
-        with self._where(f"deleting the messages {item.instance_id!r} consumed"):
-            await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+        await self._consume(item, lock)
         self._notify(item.instance_id, state)
 
     async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
@@ -228,9 +224,13 @@ class OrchestrationWork:
             return await self._tracking.write_instance(state.evolve(generation=current.generation), fresh_etag)
 
     async def discard(self, item: OrchestrationWorkItem) -> None:
-        lock = self._held(item)
+        await self._consume(item, self._held(item))
+
+    async def _consume(self, item: OrchestrationWorkItem, lock: OrchestrationLock) -> None:
+        """Release the instance, then delete the messages the lock held (after the release,
+        so the next episode need not wait for the deletes)."""
         self._release(item, lock)
-        with self._where(f"deleting the messages of {item.instance_id!r}"):
+        with self._where(f"deleting the messages {item.instance_id!r} consumed"):
             await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
 
     async def abandon(self, item: OrchestrationWorkItem, delay: float) -> None:
