@@ -33,6 +33,7 @@ from .message_codec import (
     with_local_deliveries,
 )
 from .operations import StorageOperationCounter, brief_error
+from .queue_rest import QueueRestChannel
 
 log = logging.getLogger(__name__)
 #: Azure queues hide a message for at most 7 days; later deliveries are re-hidden on receipt.
@@ -94,6 +95,7 @@ class MessageQueue:
     ) -> None:
         """``receive_timeout``: how long one receive attempt waits for an answer."""
         self._client = client
+        self._rest = QueueRestChannel(client)
         self._blobs = blobs
         self._ops = counter
         self.receive_timeout = receive_timeout
@@ -109,8 +111,8 @@ class MessageQueue:
         if visible_at is not None and now is not None:
             hidden = int(min(max(0.0, (visible_at - now).total_seconds()), MAX_VISIBILITY_SECONDS) + 0.999)
         self._ops.count("queue", "send")
-        sent = await self._client.send_message(body, visibility_timeout=hidden or None, time_to_live=-1)
-        return SentMessage(str(sent.id), str(sent.pop_receipt))
+        sent = await self._rest.put(body, visibility_timeout=hidden, time_to_live=-1)
+        return SentMessage(sent.message_id, sent.pop_receipt)
 
     async def send_locked(self, data: MessageData, lock_seconds: float) -> ReceivedMessage:
         """Enqueue ``data`` already locked by this process, as if received the moment it
@@ -127,12 +129,12 @@ class MessageQueue:
         data = dataclasses.replace(data, local_deliveries=data.local_deliveries + 1)
         body, blob_name = await self._body(data)
         self._ops.count("queue", "send")
-        sent = await self._client.send_message(
+        sent = await self._rest.put(
             body, visibility_timeout=max(1, int(min(lock_seconds, MAX_VISIBILITY_SECONDS))), time_to_live=-1
         )
         if blob_name is not None:  # what a receive would see: the full body, naming its blob
             data = dataclasses.replace(data, compressed_blob_name=blob_name)
-        return ReceivedMessage(self, str(sent.id), str(sent.pop_receipt), data.local_deliveries, body, data)
+        return ReceivedMessage(self, sent.message_id, sent.pop_receipt, data.local_deliveries, body, data)
 
     async def _body(self, data: MessageData) -> tuple[str, str | None]:
         """The queue text of ``data``: the JSON itself, or over 45 KiB a wrapper naming the
@@ -164,15 +166,7 @@ class MessageQueue:
         """
         self._ops.count("queue", "receive")
         try:
-            raw = [
-                m
-                async for m in self._client.receive_messages(
-                    messages_per_page=max_messages,
-                    max_messages=max_messages,
-                    visibility_timeout=int(visibility_timeout),
-                    read_timeout=self.receive_timeout,
-                )
-            ]
+            raw = await self._rest.get(max_messages, int(visibility_timeout), read_timeout=self.receive_timeout)
         except ServiceResponseTimeoutError as exc:
             raise StorageUnavailableError(
                 f"receiving from queue {self.name}: the last attempt got no answer within {self.receive_timeout:g} s"
@@ -181,8 +175,8 @@ class MessageQueue:
             raise StorageUnavailableError(f"receiving from queue {self.name}: {brief_error(exc)}") from exc
         out = []
         for m in raw:
-            body = m.content if isinstance(m.content, str) else bytes(m.content).decode("utf-8", "replace")
-            received = ReceivedMessage(self, str(m.id), str(m.pop_receipt), int(m.dequeue_count or 1), body, None)
+            body = m.text
+            received = ReceivedMessage(self, m.message_id, m.pop_receipt, m.dequeue_count or 1, body, None)
             try:
                 data = decode_message(body)
                 if data.message is None and data.compressed_blob_name:
@@ -196,7 +190,7 @@ class MessageQueue:
             except SerializationError as exc:
                 # Kept (with the reason) so the caller can move it to the poison table.
                 received.error = str(exc)
-                log.warning("unreadable message %s on %s: %s", m.id, self.name, exc)
+                log.warning("unreadable message %s on %s: %s", m.message_id, self.name, exc)
             out.append(received)
         return out
 
@@ -205,7 +199,7 @@ class MessageQueue:
         receiver holds it (our receipt is outdated: it was received meanwhile)."""
         self._ops.count("queue", "delete")
         try:
-            await self._client.delete_message(message.message_id, message.pop_receipt)
+            await self._rest.delete(message.message_id, message.pop_receipt)
         except ResourceNotFoundError:
             log.debug("message %s on %s was already gone", message.message_id, self.name)
         except HttpResponseError as exc:
@@ -242,16 +236,13 @@ class MessageQueue:
         """Update Message with the receipt: hidden for ``seconds``, the body replaced unless None."""
         self._ops.count("queue", "update")
         try:
-            updated = await self._client.update_message(
-                message.message_id,
-                message.pop_receipt,
-                content=content,
-                visibility_timeout=int(min(seconds, MAX_VISIBILITY_SECONDS)),
+            receipt = await self._rest.update(
+                message.message_id, message.pop_receipt, int(min(seconds, MAX_VISIBILITY_SECONDS)), content
             )
         except ResourceNotFoundError as exc:
             raise ConcurrencyConflictError(
                 f"message {message.message_id} on {self.name} is no longer locked by this receiver"
             ) from exc
-        message.pop_receipt = str(updated.pop_receipt)
+        message.pop_receipt = receipt
         if content is not None:
             message.body = content
