@@ -27,7 +27,9 @@ from azure.core.exceptions import (
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
+    ResponseNotReadError,
 )
+from azure.core.pipeline import AsyncPipeline
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.storage.queue.aio import QueueClient
 
@@ -177,16 +179,49 @@ def error_for(status: int, headers: Any, body: bytes, what: str) -> HttpResponse
 
 
 # -- sending -------------------------------------------------------------------------------------
+def essential_pipeline(client: QueueClient) -> AsyncPipeline | None:
+    """A pipeline over the client's own transport and policy objects, keeping only those
+    these requests need: proxy, user agent, the client's retry policy (its settings and
+    backoff), the storage headers (date, request id) and the credential (SharedKey signing;
+    a SAS travels in the URL). Left out: request/response hooks, redirects, content decoding
+    (the answers are read here), secondary-host routing, HTTP logging and tracing spans.
+    They cost ~0.17 ms of CPU per request (0.72-0.75 -> 0.52-0.61 ms per put on Azurite,
+    16 coroutines). None when the client lacks one of those parts (another SDK version):
+    the client's full pipeline is used then."""
+    try:
+        config = client._config  # noqa: SLF001 - the client's own policy objects
+        transport = client._client._client._pipeline._transport  # noqa: SLF001
+        policies: list[Any] = [config.proxy_policy, config.user_agent_policy, config.retry_policy, config.headers_policy]
+        credential = client._credential_policy  # noqa: SLF001 - None with a SAS in the URL
+    except AttributeError:
+        return None
+    if any(policy is None for policy in policies) or transport is None:
+        return None
+    if credential is not None:
+        policies.append(credential)
+    return AsyncPipeline(transport, policies=policies)
+
+
 class QueueRestChannel:
-    """Sends this module's requests for one queue through its client's pipeline."""
+    """Sends this module's requests for one queue through the client's transport, signing
+    and retries (``essential_pipeline``)."""
 
     def __init__(self, client: QueueClient) -> None:
         self._client = client
+        self._pipeline = essential_pipeline(client)
         self.address = QueueAddress(client.url, client.api_version)
         self.name = client.queue_name
 
     async def _send(self, request: HttpRequest, expected: int, what: str, **options: Any) -> AsyncHttpResponse:
-        response: AsyncHttpResponse = await self._client._client.send_request(request, **options)  # noqa: SLF001 - the client's pipeline
+        response: AsyncHttpResponse
+        if self._pipeline is None:
+            response = await self._client._client.send_request(request, **options)  # noqa: SLF001 - the client's pipeline
+        else:
+            response = (await self._pipeline.run(request, **options)).http_response
+            try:
+                response.content  # noqa: B018 - the transport reads whole answers unless streaming
+            except ResponseNotReadError:
+                await response.read()
         if response.status_code != expected:
             raise error_for(response.status_code, response.headers, response.content, f"{what} on queue {self.name}")
         return response

@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from aiohttp import web
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.storage.queue import QueueSasPermissions, generate_queue_sas
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
-from azure_durable_ext.storage.azure.connection import client_options, parse_connection_string
+from azure_durable_ext.storage.azure.connection import client_options, development_connection_string, parse_connection_string
 from azure_durable_ext.storage.azure.queue_rest import (
     QueueAddress,
     QueueRestChannel,
     error_for,
+    essential_pipeline,
     get_messages_request,
     message_xml,
     parse_get_messages,
@@ -153,6 +155,56 @@ async def test_a_sas_token_travels_with_every_request(azurite: AzuriteProcess, q
         assert got.text == AWKWARD and got.pop_receipt != receipt
         await channel.delete(got.message_id, got.pop_receipt)
     assert await queue.peek_messages() == []
+
+
+async def test_the_full_pipeline_serves_when_the_client_lacks_a_part(queue: QueueClient) -> None:
+    channel = QueueRestChannel(queue)
+    assert channel._pipeline is not None  # the essential pipeline is the normal path
+    channel._pipeline = None  # as essential_pipeline answers for a client it cannot take apart
+    sent = await channel.put(AWKWARD)
+    [got] = await channel.get(1, 30)
+    assert (got.message_id, got.text) == (sent.message_id, AWKWARD)
+    await channel.delete(got.message_id, got.pop_receipt)
+    with pytest.raises(ResourceNotFoundError):
+        await channel.delete(got.message_id, got.pop_receipt)
+
+    class Bare:
+        url, api_version, queue_name = queue.url, queue.api_version, queue.queue_name
+
+    assert essential_pipeline(Bare()) is None  # type: ignore[arg-type]
+
+
+async def test_the_essential_pipeline_signs_and_retries() -> None:
+    """A queue endpoint that fails the first attempt with 503, then answers: the put is
+    retried by the client's retry policy, and every attempt carries the SharedKey
+    signature, the date, the version and the user agent."""
+    seen: list[dict[str, str]] = []
+
+    async def put(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        if len(seen) == 1:
+            return web.Response(status=503, headers={"x-ms-error-code": "ServerBusy"})
+        body = "<QueueMessagesList><QueueMessage><MessageId>m1</MessageId><PopReceipt>r1</PopReceipt></QueueMessage></QueueMessagesList>"
+        return web.Response(status=201, body=body.encode(), content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_post("/devstoreaccount1/q/messages", put)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        account = parse_connection_string(development_connection_string(ports={"blob": port, "queue": port, "table": port}))
+        async with account.queue_service() as service:
+            sent = await QueueRestChannel(service.get_queue_client("q")).put("x")
+    finally:
+        await runner.cleanup()
+    assert (sent.message_id, sent.pop_receipt) == ("m1", "r1")
+    assert len(seen) == 2
+    for headers in seen:
+        assert headers["Authorization"].startswith("SharedKey devstoreaccount1:")
+        assert headers["x-ms-date"] and headers["x-ms-version"] and "azsdk-python-storage-queue" in headers["User-Agent"]
 
 
 def test_get_takes_one_to_32() -> None:
