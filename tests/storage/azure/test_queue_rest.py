@@ -15,11 +15,11 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 from azure_durable_ext.storage.azure.connection import client_options, development_connection_string, parse_connection_string
+from azure_durable_ext.storage.azure.essential_pipeline import essential_pipeline
 from azure_durable_ext.storage.azure.queue_rest import (
     QueueAddress,
     QueueRestChannel,
     error_for,
-    essential_pipeline,
     get_messages_request,
     message_xml,
     parse_get_messages,
