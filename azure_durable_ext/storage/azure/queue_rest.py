@@ -22,30 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-    ResponseNotReadError,
-)
+from azure.core.exceptions import HttpResponseError, ResponseNotReadError
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.storage.queue.aio import QueueClient
 
 from .essential_pipeline import essential_pipeline
+from .rest_errors import status_error
 
 #: Get Messages hands out at most this many messages per call.
 MAX_MESSAGES_PER_GET = 32
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 _XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
-_ERROR_CLASSES: dict[int, type[HttpResponseError]] = {
-    401: ClientAuthenticationError,
-    403: ClientAuthenticationError,
-    404: ResourceNotFoundError,
-    409: ResourceExistsError,
-    412: ResourceModifiedError,
-}
 _ERROR_MESSAGE = re.compile(rb"<Message>(.*?)</Message>", re.DOTALL)
 
 
@@ -166,18 +153,11 @@ def parse_get_messages(body: bytes) -> list[QueueMessageItem]:
 
 
 def error_for(status: int, headers: Any, body: bytes, what: str) -> HttpResponseError:
-    """The exception the SDK raises for this answer: its class by status (ResourceNotFoundError
-    for 404...), ``status_code``, ``error_code`` from ``x-ms-error-code``, the service's
-    message in the text. The response is not attached: azure-core would append its whole
-    XML body to the text."""
-    code = headers.get("x-ms-error-code")
+    """The exception the SDK raises for this answer (``rest_errors.status_error``), with the
+    first line of the service's XML message."""
     match = _ERROR_MESSAGE.search(body or b"")
     detail = match.group(1).decode("utf-8", "replace").splitlines()[0] if match else ""
-    message = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {detail}" if detail else "")
-    error = _ERROR_CLASSES.get(status, HttpResponseError)(message=message)
-    error.status_code = status
-    error.error_code = code  # type: ignore[attr-defined] # as the storage SDKs set it
-    return error
+    return status_error(status, headers.get("x-ms-error-code"), detail, what)
 
 
 # -- sending -------------------------------------------------------------------------------------

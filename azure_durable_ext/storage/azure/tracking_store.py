@@ -27,7 +27,7 @@ from .history_codec import COMPLETE_ROW_COUNT, SENTINEL_ROW_KEY, event_to_row, r
 from .instance_codec import INSTANCE_ROW_KEY, PAYLOAD_COLUMNS, row_to_state, state_to_row
 from .large_messages import BLOB_SUFFIX, MessageManager, externalize_large, history_blob_name, instance_blob_name
 from .names import escape_partition_key
-from .table_batch import submit_batch
+from .table_batch import submit_batch, submit_operation
 from .operations import StorageOperationCounter
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,11 @@ class TrackingStore:
         self._ops.count("table", "insert" if etag is None else "replace")
         try:
             if etag is None:
-                meta = await self._instances.create_entity(row)
+                meta = await submit_operation(self._instances, ("create", row))
             else:
-                meta = await self._instances.update_entity(
-                    row, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                meta = await submit_operation(
+                    self._instances,
+                    ("update", row, {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}),
                 )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             raise ConcurrencyConflictError(

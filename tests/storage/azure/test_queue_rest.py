@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiohttp import web
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.storage.queue import QueueSasPermissions, generate_queue_sas
-from azure.storage.queue.aio import QueueClient, QueueServiceClient
+from azure.storage.queue.aio import QueueClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 from azure_durable_ext.storage.azure.connection import client_options, development_connection_string, parse_connection_string
@@ -31,18 +30,6 @@ from azure_durable_ext.storage.azure.queue_rest import (
 pytestmark = pytest.mark.azurite
 
 AWKWARD = '{"$type":"MessageData","Input":"<a href=\'x\'>&amp; \r\n tab\t \u00e9\u4e2d\U0001f600 ]]> </MessageText>"}'
-
-
-@pytest.fixture
-async def queue(azurite: AzuriteProcess) -> AsyncIterator[QueueClient]:
-    async with QueueServiceClient.from_connection_string(azurite.connection_string, **client_options()) as svc:
-        name = "qr" + uuid.uuid4().hex[:12]
-        client = await svc.create_queue(name)
-        try:
-            yield client
-        finally:
-            await svc.delete_queue(name)
-            await client.close()
 
 
 async def test_put_then_get_keeps_the_text_and_the_sdk_reads_it_alike(queue: QueueClient) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import EdmType, UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 from azure_durable_ext.storage.azure.connection import client_options
@@ -19,18 +18,6 @@ from azure_durable_ext.storage.azure.table_batch import TableBatchError, encode_
 pytestmark = pytest.mark.azurite
 
 REPLACE = {"mode": UpdateMode.REPLACE}
-
-
-@pytest.fixture
-async def table(azurite: AzuriteProcess) -> AsyncIterator[TableClient]:
-    async with TableServiceClient.from_connection_string(azurite.connection_string, **client_options()) as svc:
-        name = "tb" + uuid.uuid4().hex[:12]
-        client = await svc.create_table(name)
-        try:
-            yield client
-        finally:
-            await svc.delete_table(name)
-            await client.close()
 
 
 def if_unchanged(etag: str) -> dict[str, Any]:
