@@ -1,6 +1,8 @@
 """InvocationHandler: InvocationRequest in, InvocationResponse out.
 
-In-flight invocations are kept by id with their task (the cancellation handle).
+In-flight invocations are kept by id with the task they run in (the cancellation handle):
+the task handling the InvocationRequest message itself, not one more task per invocation
+(that cost a task, a shield and two loop turns per invocation).
 The response is Success with output data and return value, Failure with the exception's
 message and stack, or Cancelled when the invocation was cancelled. The in-flight entry is
 always removed and the context always closed.
@@ -45,7 +47,10 @@ class InvocationHandler:
     ) -> None:
         self.application = application
         self._functions = functions
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[str, asyncio.Task[object]] = {}
+        #: In-flight invocations cancelled through ``cancel`` (their task answers Cancelled);
+        #: any other cancellation of the task (the worker stopping) propagates.
+        self._cancel_requested: set[str] = set()
 
     @property
     def inflight(self) -> list[str]:
@@ -57,30 +62,36 @@ class InvocationHandler:
         if task is None:
             log.debug("InvocationCancel for %s: not in flight", invocation_id)
             return False
+        self._cancel_requested.add(invocation_id)
         task.cancel()
         return True
 
     def cancel_all(self) -> None:
-        for task in list(self._inflight.values()):
-            task.cancel()
+        for invocation_id in list(self._inflight):
+            self.cancel(invocation_id)
 
     async def invoke(self, request: frpc.InvocationRequest) -> frpc.InvocationResponse:
+        """Run the invocation in the calling task (``cancel`` cancels that task) and answer."""
         response = frpc.InvocationResponse(invocation_id=request.invocation_id, result=frpc.StatusResult())
         function = self._functions(request.function_id)
         if function is None:
             return _failed(response, LookupError(f"function id {request.function_id} is not loaded"))
         if request.invocation_id in self._inflight:
             return _failed(response, RuntimeError(f"invocation {request.invocation_id} is already in flight"))
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("InvocationHandler.invoke must run in an asyncio task (its cancellation handle)")
         context = FunctionContext.create(request, function)
-        task = asyncio.create_task(self.application.invoke(context), name=f"invocation-{request.invocation_id}")
-        self._inflight[request.invocation_id] = task
+        invocation_id = request.invocation_id
+        self._inflight[invocation_id] = task
         try:
-            await asyncio.shield(task)
+            await self.application.invoke(context)
             _fill_outputs(response, context)
             response.result.status = frpc.StatusResult.Success
         except asyncio.CancelledError as exc:
-            if not task.cancelled():  # we were cancelled ourselves (worker shutting down)
-                task.cancel()
+            # Answer Cancelled only for our own cancel() and when nothing else (the worker
+            # stopping) also cancelled the task; otherwise the cancellation goes on up.
+            if invocation_id not in self._cancel_requested or _uncancel(task) > 0:
                 raise
             response.result.status = frpc.StatusResult.Cancelled
             response.result.exception.CopyFrom(rpc_exception(exc))
@@ -90,9 +101,23 @@ class InvocationHandler:
             if _caused_by_cancellation(exc):
                 response.result.status = frpc.StatusResult.Cancelled
         finally:
-            self._inflight.pop(request.invocation_id, None)
+            self._inflight.pop(invocation_id, None)
+            requested = invocation_id in self._cancel_requested
+            self._cancel_requested.discard(invocation_id)
             context.close()
+        if requested:  # the function swallowed our cancellation: take it back
+            _uncancel(task)
         return response
+
+
+def _uncancel(task: "asyncio.Task[object]") -> int:
+    """Withdraw one cancellation request of ``task`` if it has one; how many remain.
+    (Python 3.10 counts none: a caught CancelledError leaves nothing pending there.)"""
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is None or cancelling() == 0:
+        return 0
+    remaining: int = task.uncancel()  # type: ignore[attr-defined,unused-ignore]
+    return remaining
 
 
 def _fill_outputs(response: frpc.InvocationResponse, context: FunctionContext) -> None:
