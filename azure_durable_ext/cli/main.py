@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from .console_log import console_handler
 from .replay_check import replay_check
 from .sidecar_command import sidecar
 from .start_command import start
@@ -26,7 +27,7 @@ AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
 def configure_logging(verbose: int) -> None:
     """-v: our INFO records (the SDK's per-request records only from -vv on); -vv: DEBUG."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, handlers=[console_handler()])
     logging.getLogger(AZURE_HTTP_LOGGER).setLevel(logging.WARNING if verbose < 2 else logging.NOTSET)
 
 

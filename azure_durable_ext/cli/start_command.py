@@ -14,6 +14,7 @@ from ..core.errors import ConfigurationError, DurableError
 from ..devhost.host import DevHost, DevHostOptions
 from ..sidecar.host import run_host_loop
 from ..storage.factory import STORAGE_KINDS
+from .console_log import console_handler
 
 CONFIG_ERROR_EXIT = 2
 
@@ -37,7 +38,7 @@ def start(app_dir: Path, port: int, storage: str, keys_file: Path | None, no_dis
     for name in ("azure_durable_ext.devhost", "azure_durable_ext.devhost.worker"):
         logging.getLogger(name).setLevel(logging.INFO)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.WARNING, handlers=[console_handler()])
     try:
         config = load_host_config(app_dir)
         host = DevHost(config, DevHostOptions(port=port, storage=storage, keys_file=keys_file, dispatch=not no_dispatch,
