@@ -35,7 +35,8 @@ class ConsoleFormatter(logging.Formatter):
         if cached_second != second:
             text = time.strftime(self.default_time_format, self.converter(second))
             self._second_text = (second, text)
-        return self.default_msec_format % (text, record.msecs)
+        msec_format = self.default_msec_format
+        return msec_format % (text, record.msecs) if msec_format else text
 
 
 def console_handler() -> logging.Handler:
