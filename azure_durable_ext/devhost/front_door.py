@@ -27,7 +27,6 @@ from ..sidecar.hub import TaskHubRegistry
 from .function_rpc_host import FunctionRpcHost, WorkerUnavailableError
 from .http_errors import durable_errors, error_response
 from .keys import KeyStore, presented_key
-from .loaded_functions import DURABLE_CLIENT
 from .log_lines import log_line
 from .management_api import ManagementApi
 from .routes import ROUTE_PREFIX, HttpRoute, RouteTable, prefixed_path
@@ -151,22 +150,20 @@ class FrontDoor:
     def _invocation(
         self, request: web.Request, route: HttpRoute, params: dict[str, str], body: bytes, invocation_id: str
     ) -> frpc.InvocationRequest:
+        # Filled in place: a message built apart and passed to a constructor is copied.
         invocation = frpc.InvocationRequest(invocation_id=invocation_id, function_id=route.function.function_id)
-        http = frpc.RpcHttp(
-            method=request.method,
-            url=str(request.url),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            params=params,
-            query={k: v for k, v in request.query.items()},
-            body=frpc.TypedData(bytes=body),
-        )
-        invocation.input_data.add(name=route.trigger_name, data=frpc.TypedData(http=http))
+        http = invocation.input_data.add(name=route.trigger_name).data.http
+        http.method = request.method
+        http.url = str(request.url)
+        http.headers.update({k.lower(): v for k, v in request.headers.items()})
+        http.params.update(params)
+        http.query.update(request.query.items())
+        http.body.bytes = body
         origin = f"{request.scheme}://{request.host}"
-        for binding in route.function.bindings_of(DURABLE_CLIENT):
-            invocation.input_data.add(name=str(binding["name"]), data=frpc.TypedData(
-                string=self._binding_json(binding, origin)))
+        for binding in route.client_bindings:
+            invocation.input_data.add(name=str(binding["name"])).data.string = self._binding_json(binding, origin)
         for key, value in params.items():
-            invocation.trigger_metadata[key].CopyFrom(frpc.TypedData(string=value))
+            invocation.trigger_metadata[key].string = value
         return invocation
 
     def _binding_json(self, binding: dict[str, object], origin: str) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.errors import ConfigurationError
 from .keys import AuthLevel
-from .loaded_functions import HTTP_TRIGGER, LoadedFunction
+from .loaded_functions import DURABLE_CLIENT, HTTP_TRIGGER, LoadedFunction
 
 #: Azure Functions' default routePrefix (host.json extensions.http.routePrefix).
 ROUTE_PREFIX = "api"
@@ -55,6 +56,8 @@ class HttpRoute:
     methods: frozenset[str] | None  # None: every method
     auth_level: AuthLevel
     trigger_name: str
+    #: The function's durableClient bindings, looked up once (every request passes them on).
+    client_bindings: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, function: LoadedFunction) -> "HttpRoute":
@@ -70,6 +73,7 @@ class HttpRoute:
             methods=frozenset(m.upper() for m in methods) if methods else None,
             auth_level=AuthLevel.parse(trigger.get("authLevel")),
             trigger_name=str(trigger["name"]),
+            client_bindings=tuple(function.bindings_of(DURABLE_CLIENT)),
         )
 
     def url(self, origin: str, prefix: str = ROUTE_PREFIX) -> str:

@@ -110,3 +110,30 @@ async def test_invocation_lines_and_the_workers_records_reach_the_host_log(caplo
     assert caplog.messages.index(executing[0]) < caplog.messages.index(executed[0])
     records = [r for r in caplog.records if r.name == "azure_durable_ext.devhost.worker" and "sleeping 1 ms" in r.getMessage()]
     assert [r.getMessage() for r in records] == [f"[{invocation_id[:8]}] sleeping 1 ms"]
+
+
+async def test_the_invocation_request_carries_the_http_request_and_route_parameters() -> None:
+    async with running_dev_host(TEST_APP) as host, aiohttp.ClientSession() as s:
+        sent = []
+        invoke = host.functions.invoke
+
+        async def recording_invoke(request, **options):  # type: ignore[no-untyped-def]
+            sent.append(request)
+            return await invoke(request, **options)
+
+        host.functions.invoke = recording_invoke  # type: ignore[method-assign]
+        async with s.post(f"{host.base_url}/api/items/7?a=1&b=x%20y&a=2", data=b"\x00body",
+                          headers={"X-Test": "Value"}) as r:
+            assert (r.status, await r.text()) == (200, "item 7")
+        (request,) = sent
+        (function,) = [f for f in host.functions.functions.http_functions() if f.name == "items"]
+        assert request.function_id == function.function_id and request.invocation_id
+        (trigger,) = request.input_data
+        http = trigger.data.http
+        assert trigger.name == "req" and http.method == "POST"
+        assert http.url == f"{host.base_url}/api/items/7?a=1&b=x%20y&a=2"
+        assert http.headers["x-test"] == "Value" and "X-Test" not in http.headers
+        assert dict(http.params) == {"id": "7"}
+        assert dict(http.query) == {"a": "2", "b": "x y"}  # the last of repeated keys, decoded
+        assert http.body.WhichOneof("data") == "bytes" and http.body.bytes == b"\x00body"
+        assert {k: v.string for k, v in request.trigger_metadata.items()} == {"id": "7"}
