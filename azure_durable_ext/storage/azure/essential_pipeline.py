@@ -13,10 +13,12 @@ URL). Policies it does not know are kept.
 from __future__ import annotations
 
 import copy
+import weakref
 from typing import Any
 
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.core.pipeline.policies import (
     AsyncRedirectPolicy,
     ContentDecodePolicy,
@@ -64,3 +66,24 @@ def essential_pipeline(client: Any) -> AsyncPipeline | None:
         # client's own chain intact (SansIO policies get a new runner anyway).
         kept.append(policy if isinstance(policy, SansIOHTTPPolicy) else copy.copy(policy))
     return AsyncPipeline(transport, policies=kept)
+
+
+#: Each client's essential pipeline (None: it could not be built), built on first use.
+_pipelines: "weakref.WeakKeyDictionary[Any, AsyncPipeline | None]" = weakref.WeakKeyDictionary()
+_UNBUILT: Any = object()
+
+
+async def send_whole(client: Any, request: HttpRequest, **options: Any) -> AsyncHttpResponse:
+    """Send ``request`` through ``client``'s essential pipeline (its own pipeline when that
+    cannot be built) and read the whole answer. Streamed, then read: the content decoder the
+    SDK pipeline would otherwise run cannot read a batch's multipart answer."""
+    pipeline = _pipelines.get(client, _UNBUILT)
+    if pipeline is _UNBUILT:
+        pipeline = _pipelines[client] = essential_pipeline(client)
+    response: AsyncHttpResponse
+    if pipeline is None:
+        response = await client._client.send_request(request, stream=True, **options)  # noqa: SLF001 - the client's pipeline
+    else:
+        response = (await pipeline.run(request, stream=True, **options)).http_response
+    await response.read()
+    return response

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import HttpResponseError, ResponseNotReadError
+from azure.core.exceptions import HttpResponseError
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.storage.queue.aio import QueueClient
 
-from .essential_pipeline import essential_pipeline
+from .essential_pipeline import send_whole
 from .rest_errors import status_error
 
 #: Get Messages hands out at most this many messages per call.
@@ -163,24 +163,15 @@ def error_for(status: int, headers: Any, body: bytes, what: str) -> HttpResponse
 # -- sending -------------------------------------------------------------------------------------
 class QueueRestChannel:
     """Sends this module's requests for one queue through the client's transport, signing
-    and retries (``essential_pipeline``; the client's full pipeline if that cannot be built)."""
+    and retries (``essential_pipeline.send_whole``)."""
 
     def __init__(self, client: QueueClient) -> None:
         self._client = client
-        self._pipeline = essential_pipeline(client)
         self.address = QueueAddress(client.url, client.api_version)
         self.name = client.queue_name
 
     async def _send(self, request: HttpRequest, expected: int, what: str, **options: Any) -> AsyncHttpResponse:
-        response: AsyncHttpResponse
-        if self._pipeline is None:
-            response = await self._client._client.send_request(request, **options)  # noqa: SLF001 - the client's pipeline
-        else:
-            response = (await self._pipeline.run(request, **options)).http_response
-            try:
-                response.content  # noqa: B018 - the transport reads whole answers unless streaming
-            except ResponseNotReadError:
-                await response.read()
+        response = await send_whole(self._client, request, **options)
         if response.status_code != expected:
             raise error_for(response.status_code, response.headers, response.content, f"{what} on queue {self.name}")
         return response

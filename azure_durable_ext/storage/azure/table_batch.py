@@ -15,7 +15,6 @@ import base64
 import json
 import re
 import uuid
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,12 +23,11 @@ from urllib.parse import quote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
-from azure.core.pipeline import AsyncPipeline
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
-from .essential_pipeline import essential_pipeline
+from .essential_pipeline import send_whole
 from .rest_errors import status_error
 
 _CRLF = "\r\n"
@@ -37,12 +35,6 @@ _INT32 = 2**31
 _BOUNDARY = re.compile(rb'boundary="?([^";\s]+)"?', re.IGNORECASE)
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3})")
 _INDEX_PREFIX = re.compile(r"^(\d+):")
-
-
-#: Each table client's essential pipeline (None: it could not be built, the client's own
-#: pipeline serves), built on its first batch.
-_essential_pipelines: "weakref.WeakKeyDictionary[TableClient, AsyncPipeline | None]" = weakref.WeakKeyDictionary()
-_UNBUILT: Any = object()
 
 
 class UnsupportedOperation(Exception):
@@ -326,7 +318,7 @@ async def submit_batch(table: TableClient, ops: Sequence[tuple[Any, ...]]) -> li
         },
         content=body,
     )
-    response = await _send(table, request)
+    response = await send_whole(table, request)
     if response.status_code != 202:
         raise HttpResponseError(
             message=f"batch of {len(ops)} operations on table {table.table_name!r} refused with HTTP "
@@ -365,7 +357,7 @@ async def submit_operation(table: TableClient, op: tuple[Any, ...]) -> dict[str,
     if body is not None:
         headers["Content-Type"] = "application/json"
     request = HttpRequest(method, f"{account_url}/{path}", headers=headers, content=body.encode() if body is not None else None)
-    response = await _send(table, request)
+    response = await send_whole(table, request)
     if response.status_code != 204:
         code, detail = error_detail(
             PartResult(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
@@ -395,18 +387,3 @@ async def _sdk_operation(table: TableClient, op: tuple[Any, ...]) -> dict[str, s
     else:
         raise ValueError(f"unknown table operation {op[0]!r}")
     return {"etag": meta["etag"]} if meta and meta.get("etag") else {}
-
-
-async def _send(table: TableClient, request: HttpRequest) -> Any:
-    """Send through the table client's essential pipeline (its own pipeline when that
-    cannot be built); the answer read whole. Streamed, as the SDK does for batches: the
-    pipeline's content decoder cannot read multipart."""
-    pipeline = _essential_pipelines.get(table, _UNBUILT)
-    if pipeline is _UNBUILT:
-        pipeline = _essential_pipelines[table] = essential_pipeline(table)
-    if pipeline is None:
-        response = await table._client.send_request(request, stream=True)  # noqa: SLF001 - the client's pipeline
-    else:
-        response = (await pipeline.run(request, stream=True)).http_response
-    await response.read()
-    return response

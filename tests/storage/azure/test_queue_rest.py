@@ -14,7 +14,7 @@ from azure.storage.queue.aio import QueueClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 from azure_durable_ext.storage.azure.connection import client_options, development_connection_string, parse_connection_string
-from azure_durable_ext.storage.azure.essential_pipeline import essential_pipeline
+from azure_durable_ext.storage.azure import essential_pipeline as pipelines
 from azure_durable_ext.storage.azure.queue_rest import (
     QueueAddress,
     QueueRestChannel,
@@ -146,8 +146,8 @@ async def test_a_sas_token_travels_with_every_request(azurite: AzuriteProcess, q
 
 async def test_the_full_pipeline_serves_when_the_client_lacks_a_part(queue: QueueClient) -> None:
     channel = QueueRestChannel(queue)
-    assert channel._pipeline is not None  # the essential pipeline is the normal path
-    channel._pipeline = None  # as essential_pipeline answers for a client it cannot take apart
+    assert pipelines.essential_pipeline(queue) is not None  # the normal path
+    pipelines._pipelines[queue] = None  # as essential_pipeline answers for a client it cannot take apart
     sent = await channel.put(AWKWARD)
     [got] = await channel.get(1, 30)
     assert (got.message_id, got.text) == (sent.message_id, AWKWARD)
@@ -158,7 +158,7 @@ async def test_the_full_pipeline_serves_when_the_client_lacks_a_part(queue: Queu
     class Bare:
         url, api_version, queue_name = queue.url, queue.api_version, queue.queue_name
 
-    assert essential_pipeline(Bare()) is None  # type: ignore[arg-type]
+    assert pipelines.essential_pipeline(Bare()) is None  # type: ignore[arg-type]
 
 
 async def test_the_essential_pipeline_signs_and_retries() -> None:
