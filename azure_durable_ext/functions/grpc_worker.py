@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 WORKER_VERSION = "0.1.0"
 Send = Callable[[frpc.StreamingMessage], None]
-#: A handler returns (response field, response message) or None for no response.
-MessageHandler = Callable[[frpc.StreamingMessage], Awaitable["tuple[str, object] | None"]]
+#: A handler returns (response field, response message), the whole response StreamingMessage
+#: (its request_id set), or None for no response.
+MessageHandler = Callable[[frpc.StreamingMessage], Awaitable["tuple[str, object] | frpc.StreamingMessage | None"]]
 
 
 def _success() -> frpc.StatusResult:
@@ -124,7 +125,9 @@ class GrpcWorker:
             except Exception:
                 log.exception("handling %s (request %s) failed", kind, message.request_id)
                 return
-            if answer is not None:
+            if isinstance(answer, frpc.StreamingMessage):
+                self._send(answer)
+            elif answer is not None:
                 field, content = answer
                 response = frpc.StreamingMessage(request_id=message.request_id)
                 getattr(response, field).CopyFrom(content)
@@ -230,8 +233,12 @@ class GrpcWorker:
             function_load_responses=[self._load(r) for r in requests]
         )
 
-    async def _on_invocation(self, message: frpc.StreamingMessage) -> tuple[str, object]:
-        return "invocation_response", await self.invocations.invoke(message.invocation_request)
+    async def _on_invocation(self, message: frpc.StreamingMessage) -> frpc.StreamingMessage:
+        # Answered in place: an InvocationResponse (HTTP body included) built apart would be
+        # copied into the envelope.
+        reply = frpc.StreamingMessage(request_id=message.request_id)
+        await self.invocations.invoke(message.invocation_request, reply.invocation_response)
+        return reply
 
     async def _on_invocation_cancel(self, message: frpc.StreamingMessage) -> None:
         self.invocations.cancel(message.invocation_cancel.invocation_id)

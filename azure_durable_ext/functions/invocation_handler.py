@@ -23,7 +23,7 @@ from .application import FunctionsApplication
 from .binding_types import RETURN_BINDING
 from .context import NO_RESULT, FunctionContext
 from .definitions import FunctionDefinition
-from .typed_data import to_return_data, to_typed_data
+from .typed_data import write_return_data, write_typed_data
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,16 @@ class InvocationHandler:
         for invocation_id in list(self._inflight):
             self.cancel(invocation_id)
 
-    async def invoke(self, request: frpc.InvocationRequest) -> frpc.InvocationResponse:
-        """Run the invocation in the calling task (``cancel`` cancels that task) and answer."""
-        response = frpc.InvocationResponse(invocation_id=request.invocation_id, result=frpc.StatusResult())
+    async def invoke(
+        self, request: frpc.InvocationRequest, response: frpc.InvocationResponse | None = None
+    ) -> frpc.InvocationResponse:
+        """Run the invocation in the calling task (``cancel`` cancels that task) and answer,
+        in ``response`` when given (e.g. the one inside the outgoing StreamingMessage, so the
+        answer is not copied into it)."""
+        if response is None:
+            response = frpc.InvocationResponse()
+        response.invocation_id = request.invocation_id
+        response.result.SetInParent()
         function = self._functions(request.function_id)
         if function is None:
             return _failed(response, LookupError(f"function id {request.function_id} is not loaded"))
@@ -126,9 +133,9 @@ def _fill_outputs(response: frpc.InvocationResponse, context: FunctionContext) -
     if returned is NO_RESULT and not context.http_response_written:
         returned = context.invocation_result
     for name, value in outputs.items():
-        response.output_data.add(name=name, data=to_typed_data(value))
+        write_typed_data(response.output_data.add(name=name).data, value)
     if returned is not NO_RESULT and returned is not None:
-        response.return_value.CopyFrom(to_return_data(context.function.trigger.type, returned))
+        write_return_data(response.return_value, context.function.trigger.type, returned)
 
 
 def _failed(response: frpc.InvocationResponse, exc: BaseException) -> frpc.InvocationResponse:

@@ -47,24 +47,33 @@ def from_typed_data(data: frpc.TypedData | None) -> Any:
 
 def to_typed_data(value: Any) -> frpc.TypedData:
     """``value`` as TypedData: text, bytes, numbers, HTTP responses, or JSON for the rest."""
+    data = frpc.TypedData()
+    write_typed_data(data, value)
+    return data
+
+
+def write_typed_data(target: frpc.TypedData, value: Any) -> None:
+    """Write ``value`` into ``target`` as ``to_typed_data`` encodes it. In place: a message
+    built apart and then set on its parent is copied (an HTTP response's body included)."""
     if value is None:
-        return frpc.TypedData()
-    if isinstance(value, func.HttpResponse):
-        return frpc.TypedData(http=http_response_to_rpc(value))
-    if isinstance(value, str):
-        return frpc.TypedData(string=value)
-    if isinstance(value, (bytes, bytearray)):
-        return frpc.TypedData(bytes=bytes(value))
-    if isinstance(value, bool):
-        return frpc.TypedData(json=json.dumps(value))
-    if isinstance(value, int):
-        return frpc.TypedData(int=value)
-    if isinstance(value, float):
-        return frpc.TypedData(double=value)
-    try:
-        return frpc.TypedData(json=json.dumps(value))
-    except (TypeError, ValueError) as exc:
-        raise SerializationError(f"cannot send a {type(value).__name__} to the host: {exc}") from exc
+        target.SetInParent()
+    elif isinstance(value, func.HttpResponse):
+        write_http_response(target.http, value)
+    elif isinstance(value, str):
+        target.string = value
+    elif isinstance(value, (bytes, bytearray)):
+        target.bytes = bytes(value)
+    elif isinstance(value, bool):
+        target.json = json.dumps(value)
+    elif isinstance(value, int):
+        target.int = value
+    elif isinstance(value, float):
+        target.double = value
+    else:
+        try:
+            target.json = json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(f"cannot send a {type(value).__name__} to the host: {exc}") from exc
 
 
 def _activity_return(value: Any) -> frpc.TypedData:
@@ -91,12 +100,26 @@ def to_return_data(trigger_type: str, value: Any) -> frpc.TypedData:
     return _RETURN_ENCODERS.get(trigger_type, to_typed_data)(value)
 
 
+def write_return_data(target: frpc.TypedData, trigger_type: str, value: Any) -> None:
+    """``to_return_data`` written into ``target`` (in place for the common encodings)."""
+    encoder = _RETURN_ENCODERS.get(trigger_type)
+    if encoder is None:
+        write_typed_data(target, value)
+    else:
+        target.CopyFrom(encoder(value))
+
+
 def http_response_to_rpc(response: func.HttpResponse) -> frpc.RpcHttp:
-    return frpc.RpcHttp(
-        status_code=str(response.status_code),
-        headers=dict(response.headers.items()),
-        body=frpc.TypedData(bytes=response.get_body()),
-    )
+    http = frpc.RpcHttp()
+    write_http_response(http, response)
+    return http
+
+
+def write_http_response(target: frpc.RpcHttp, response: func.HttpResponse) -> None:
+    """Status, headers and body of ``response`` written into ``target``."""
+    target.status_code = str(response.status_code)
+    target.headers.update(response.headers.items())
+    target.body.bytes = response.get_body()
 
 
 def http_request_from_rpc(http: frpc.RpcHttp) -> func.HttpRequest:
