@@ -27,6 +27,9 @@ _LEVELS: tuple[tuple[int, "frpc.RpcLog.Level"], ...] = (
     (logging.DEBUG, frpc.RpcLog.Debug),
 )
 
+#: Seconds a hold may end early: loop timers fire with about a millisecond's precision.
+_TIMER_SLACK = 0.001
+
 #: Loggers whose records never go to the host (gRPC's own; sending them would log again).
 _SKIPPED_PREFIXES = ("grpc", "asyncio", "azure_durable_ext.functions.grpc_worker")
 
@@ -81,7 +84,11 @@ class HeldInvocationLogs:
         self._send = send
         self.max_delay = max_delay
         self._held: dict[str, list[frpc.StreamingMessage]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: Invocation id -> loop time its held records go out anyway, in the order they were
+        #: held (so the earliest comes first). One timer serves them all: a timer per
+        #: invocation that logs cost a timer start and cancel on every invocation.
+        self._deadlines: dict[str, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self.active = False
 
     def begin(self, invocation_id: str) -> None:
@@ -96,20 +103,32 @@ class HeldInvocationLogs:
             return
         held.append(message)
         if len(held) == 1:
-            self._timers[invocation_id] = asyncio.get_running_loop().call_later(
-                self.max_delay, self._release, invocation_id)
+            loop = asyncio.get_running_loop()
+            deadline = self._deadlines[invocation_id] = loop.time() + self.max_delay
+            if self._timer is None:
+                self._timer = loop.call_at(deadline, self._expire)
 
     def end(self, invocation_id: str) -> None:
-        timer = self._timers.pop(invocation_id, None)
-        if timer is not None:
-            timer.cancel()
+        self._deadlines.pop(invocation_id, None)
         self._release(invocation_id)
 
     def _release(self, invocation_id: str) -> None:
-        # From the timer: the invocation runs long, its later records are not held either.
-        self._timers.pop(invocation_id, None)
         for message in self._held.pop(invocation_id, None) or ():
             self._send(message)
+
+    def _expire(self) -> None:
+        """Release the invocations whose hold is over (they run long: their later records
+        are not held either) and wait for the next deadline, if any."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._deadlines:
+            invocation_id, deadline = next(iter(self._deadlines.items()))
+            if deadline > now + _TIMER_SLACK:
+                self._timer = loop.call_at(deadline, self._expire)
+                return
+            del self._deadlines[invocation_id]
+            self._release(invocation_id)
 
     @property
     def holding(self) -> int:

@@ -81,3 +81,40 @@ async def test_records_are_held_until_the_end_or_the_delay_then_stream() -> None
 def test_a_negative_hold_is_refused() -> None:
     with pytest.raises(ValueError, match="max_delay"):
         HeldInvocationLogs(lambda m: None, max_delay=-1)
+
+
+async def test_one_timer_serves_every_held_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    scheduled: list[float] = []
+    call_at, call_later = loop.call_at, loop.call_later
+
+    def counting_call_at(when, callback, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scheduled.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    def counting_call_later(delay, callback, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scheduled.append(loop.time() + delay)
+        return call_later(delay, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting_call_at)
+    monkeypatch.setattr(loop, "call_later", counting_call_later)
+    sent: list[str] = []
+    held = HeldInvocationLogs(lambda m: sent.append(m.rpc_log.message), max_delay=0.05)
+    held.active = True
+    for n in range(50):  # short invocations one after another, each logging once
+        held.begin(f"i{n}")
+        held.offer(_record(f"i{n}", f"r{n}"))
+        held.end(f"i{n}")
+    assert sent == [f"r{n}" for n in range(50)]
+    assert len(scheduled) == 1  # one timer per invocation before
+    held.begin("late-a")
+    held.offer(_record("late-a", "a1"))
+    held.begin("late-b")
+    held.offer(_record("late-b", "b1"))
+    await asyncio.sleep(0.2)  # both run past the hold: their records go out, in the order held
+    assert sent[-2:] == ["a1", "b1"] and held.holding == 0
+    held.offer(_record("late-b", "b2"))  # and what they log later, at once
+    assert sent[-1] == "b2"
+    held.end("late-a")
+    held.end("late-b")
+    assert len(sent) == 53
