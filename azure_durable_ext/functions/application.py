@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,31 +40,57 @@ class InvocationLogger(logging.LoggerAdapter):
 
 class InvocationSpan:
     """A trace span of one invocation: an OpenTelemetry span when that package is installed,
-    else a log record with the duration at DEBUG."""
+    else a log record with the duration at DEBUG. Used as ``with span.run():``; a plain
+    context manager (a generator-based one cost two generators per invocation)."""
+
+    __slots__ = ("scope", "logger", "error", "_started", "_otel_context", "_otel")
 
     def __init__(self, scope: InvocationScope, logger: logging.LoggerAdapter) -> None:
         self.scope = scope
         self.logger = logger
         self.error: str | None = None
+        self._started = 0.0
+        self._otel_context: Any = None
+        self._otel: Any = None
 
     def set_error(self, message: str) -> None:
         self.error = message
 
-    @contextmanager
-    def run(self) -> Iterator["InvocationSpan"]:
-        started = time.perf_counter()
-        with _otel_span(self) as otel:
-            try:
-                yield self
-            finally:
-                if otel is not None and self.error is not None:
-                    otel.set_status(_otel_error_status(self.error))
-                self.logger.debug(
-                    "Invoke %s finished in %.1f ms%s",
-                    self.scope.function_name,
-                    (time.perf_counter() - started) * 1000,
-                    f" with error: {self.error}" if self.error else "",
-                )
+    def run(self) -> "InvocationSpan":
+        return self
+
+    def __enter__(self) -> "InvocationSpan":
+        self._started = time.perf_counter()
+        if _TRACER is not None:
+            self._otel_context = _TRACER.start_as_current_span(
+                f"Invoke {self.scope.function_name}",
+                attributes={"faas.execution": self.scope.invocation_id, "faas.name": self.scope.function_name},
+            )
+            self._otel = self._otel_context.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool | None:
+        try:
+            self._finish()
+        except BaseException as error:
+            if self._otel_context is not None:
+                self._otel_context.__exit__(type(error), error, error.__traceback__)
+            raise
+        if self._otel_context is not None:
+            suppressed: bool | None = self._otel_context.__exit__(exc_type, exc, traceback)
+            return suppressed
+        return None
+
+    def _finish(self) -> None:
+        if self._otel is not None and self.error is not None:
+            self._otel.set_status(_otel_error_status(self.error))
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                "Invoke %s finished in %.1f ms%s",
+                self.scope.function_name,
+                (time.perf_counter() - self._started) * 1000,
+                f" with error: {self.error}" if self.error else "",
+            )
 
 
 def _load_tracer() -> Any:
@@ -79,18 +103,6 @@ def _load_tracer() -> Any:
 
 #: Looked up once: a failed import is not cached by Python and costs ~0.1 ms per invocation.
 _TRACER: Any = _load_tracer()
-
-
-@contextmanager
-def _otel_span(span: InvocationSpan) -> Iterator[Any]:
-    if _TRACER is None:
-        yield None
-        return
-    with _TRACER.start_as_current_span(
-        f"Invoke {span.scope.function_name}",
-        attributes={"faas.execution": span.scope.invocation_id, "faas.name": span.scope.function_name},
-    ) as otel:
-        yield otel
 
 
 def _otel_error_status(message: str) -> Any:

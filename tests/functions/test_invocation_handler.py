@@ -4,12 +4,13 @@ cancellation of that task goes on up."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 import pytest
 from functions_support import SAMPLE_APP
 
-from azure_durable_ext.functions.application import FunctionsApplication
+from azure_durable_ext.functions.application import FunctionsApplication, InvocationScope, current_invocation
 from azure_durable_ext.functions.context import FunctionContext
 from azure_durable_ext.functions.definitions import FunctionDefinition, index_function_app
 from azure_durable_ext.functions.invocation_handler import InvocationHandler
@@ -124,3 +125,27 @@ async def test_cancel_together_with_a_stop_propagates() -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert handler.inflight == []
+
+
+async def test_the_application_scope_and_span(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[object] = []
+
+    async def pipeline(context: FunctionContext) -> None:
+        seen.append(current_invocation.get())
+        if context.invocation_id == "inv-bad":
+            raise ValueError("bad input")
+
+    function = _shout()
+    handler = InvocationHandler(FunctionsApplication(pipeline), {function.function_id: function}.get)
+    caplog.set_level(logging.DEBUG, logger="azure_durable_ext.functions.application")
+    ok = await asyncio.create_task(handler.invoke(frpc.InvocationRequest(invocation_id="inv-ok", function_id=function.function_id)))
+    bad = await asyncio.create_task(handler.invoke(frpc.InvocationRequest(invocation_id="inv-bad", function_id=function.function_id)))
+    assert ok.result.status == frpc.StatusResult.Success and bad.result.status == frpc.StatusResult.Failure
+    assert seen == [InvocationScope("shout", "inv-ok"), InvocationScope("shout", "inv-bad")]
+    assert current_invocation.get() is None
+    records = [(r.levelname, r.getMessage(), getattr(r, "invocation_id", None)) for r in caplog.records]
+    assert [(level, invocation) for level, _, invocation in records] == [
+        ("DEBUG", "inv-ok"), ("ERROR", "inv-bad"), ("DEBUG", "inv-bad")]
+    assert records[0][1].startswith("Invoke shout finished in ") and records[0][1].endswith(" ms")
+    assert "Function 'shout' (invocation inv-bad) failed: bad input" == records[1][1]
+    assert records[2][1].endswith(" ms with error: bad input")
