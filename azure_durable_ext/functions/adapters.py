@@ -57,15 +57,21 @@ def adapt_client_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
     """
     names: list[str] = []
     signature = inspect.signature(fn)
+    # Workers pass every argument by name; for such a call to a function whose parameters
+    # can all be named, the keywords are the arguments as they are (no Signature.bind per call).
+    by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in signature.parameters.values())
 
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def adapted_async(*args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(*args, **kwargs)
+            bound = None if by_name and not args else signature.bind(*args, **kwargs)
+            arguments = kwargs if bound is None else bound.arguments
             opened: list[DurableTaskClient | None] = []
             try:
-                opened.extend(_open_async(bound.arguments, name) for name in names if name in bound.arguments)
+                opened.extend(_open_async(arguments, name) for name in names if name in arguments)
+                if bound is None:
+                    return await fn(**arguments)
                 return await fn(*bound.args, **bound.kwargs)
             finally:
                 for client in opened:
@@ -77,10 +83,13 @@ def adapt_client_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         def adapted_sync(*args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(*args, **kwargs)
+            bound = None if by_name and not args else signature.bind(*args, **kwargs)
+            arguments = kwargs if bound is None else bound.arguments
             opened: list[SyncDurableTaskClient | None] = []
             try:
-                opened.extend(_open_sync(bound.arguments, name) for name in names if name in bound.arguments)
+                opened.extend(_open_sync(arguments, name) for name in names if name in arguments)
+                if bound is None:
+                    return fn(**arguments)
                 return fn(*bound.args, **bound.kwargs)
             finally:
                 for client in opened:

@@ -248,3 +248,33 @@ async def test_the_worker_closes_the_shared_channels_when_it_stops(sidecar: Side
     assert SHARED_CLIENTS.count(asyncio.get_running_loop()) == 0 and portal.closed
     with pytest.raises(RuntimeError, match="closed"):
         await shared.get_instance("any")
+
+
+async def test_calls_by_name_as_the_worker_makes_them(sidecar: Sidecar) -> None:
+    _, seen = _app_with_starters()
+    result = await seen["start_async"](name="Hello", client=grpc_payload(sidecar))
+    assert result.endswith(":Hello")
+    with pytest.raises(RuntimeError, match="closed"):  # closed after the call
+        await seen["async"].get_instance("x")
+    result = await asyncio.to_thread(lambda: seen["start_sync"](name="Hello", client=grpc_payload(sidecar)))
+    assert result.endswith(":Hello")
+    # A missing argument is a TypeError, as with Signature.bind before.
+    opened: list[FunctionsDurableTaskClient] = []
+    app = DurableApp()
+
+    @app.durable_client_input(client_name="client")
+    async def needs_name(client: FunctionsDurableTaskClient, name: str) -> str:
+        opened.append(client)
+        return name
+
+    with pytest.raises(TypeError, match="name"):
+        await needs_name(client=grpc_payload(sidecar))
+
+    @app.durable_client_input(client_name="client")
+    async def positional_only(client: FunctionsDurableTaskClient, /, name: str) -> str:
+        opened.append(client)
+        return f"{type(client).__name__} {name}"
+
+    assert await positional_only(grpc_payload(sidecar), name="n") == "FunctionsDurableTaskClient n"
+    with pytest.raises(RuntimeError, match="closed"):
+        await opened[-1].get_instance("x")
