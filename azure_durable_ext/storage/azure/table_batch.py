@@ -1,5 +1,6 @@
-"""Table service batches (Entity Group Transactions) encoded and decoded here, sent through
-the table client's own transport and policies.
+"""Table service batches (Entity Group Transactions), and single row writes in the same
+encoding (``submit_operation``), encoded and decoded here, sent through the table client's
+own transport and policies.
 
 The SDK's ``submit_transaction`` builds the multipart/mixed body and parses the multipart
 answer with Python's ``email`` package: about 3 ms of CPU for a 3-row batch, most of a
