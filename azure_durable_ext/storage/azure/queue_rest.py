@@ -109,9 +109,8 @@ def update_message_request(
     """Update Message: hidden ``visibility_timeout`` seconds from now; the text replaced
     unless ``text`` is None."""
     params = {"popreceipt": pop_receipt, "visibilitytimeout": int(visibility_timeout)}
-    if text is None:
-        return HttpRequest("PUT", address.url(params, message_id), headers=address.headers())
-    return HttpRequest("PUT", address.url(params, message_id), headers=address.headers(body=True), content=message_xml(text))
+    body = None if text is None else message_xml(text)
+    return HttpRequest("PUT", address.url(params, message_id), headers=address.headers(body=body is not None), content=body)
 
 
 def delete_message_request(address: QueueAddress, message_id: str, pop_receipt: str) -> HttpRequest:

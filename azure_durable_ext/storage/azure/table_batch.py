@@ -275,16 +275,16 @@ def _http_part(part: bytes) -> PartResult:
 def part_error(part: PartResult, position: int) -> TableBatchError:
     """The error for a refused operation: its index from the service's message (``"2:..."``),
     else its position among the answers."""
-    code, detail = error_detail(part)
+    code, detail = error_detail(part.headers.get("x-ms-error-code"), part.body)
     match = _INDEX_PREFIX.match(detail)
     index = int(match.group(1)) if match else position
     return TableBatchError(index, part.status, code, detail.splitlines()[0] if detail else "")
 
 
-def error_detail(part: PartResult) -> tuple[str | None, str]:
-    """(error code, message) of a refused operation's answer (OData JSON, else its text)."""
-    code = part.headers.get("x-ms-error-code")
-    detail = part.body.decode("utf-8", "replace").strip()
+def error_detail(code: str | None, body: bytes) -> tuple[str | None, str]:
+    """(error code, message) of a refused operation's answer: from its OData JSON body,
+    else ``code`` (the x-ms-error-code header) and the body's text."""
+    detail = body.decode("utf-8", "replace").strip()
     try:
         error = json.loads(detail)["odata.error"]
         code = error.get("code", code)
@@ -295,30 +295,33 @@ def error_detail(part: PartResult) -> tuple[str | None, str]:
 
 
 # -- sending ---------------------------------------------------------------------------------
+def _service(table: TableClient, accept: str) -> tuple[str, dict[str, str]]:
+    """(account URL, the headers every request carries); UnsupportedOperation for a Cosmos
+    endpoint, which wants its own MERGE form."""
+    if table._cosmos_endpoint:  # noqa: SLF001
+        raise UnsupportedOperation("Cosmos endpoint")
+    account_url = f"{table.scheme}://{table._primary_hostname}"  # noqa: SLF001 - as the SDK's _batch_send
+    headers = {
+        "x-ms-version": table.api_version,
+        "DataServiceVersion": "3.0",
+        "MaxDataServiceVersion": "3.0;NetFx",
+        "Accept": accept,
+    }
+    return account_url, headers
+
+
 async def submit_batch(table: TableClient, ops: Sequence[tuple[Any, ...]]) -> list[dict[str, str]]:
     """Run ``ops`` as one transaction; each operation's response metadata (``etag``), as
     ``TableClient.submit_transaction`` returns. TableBatchError when an operation is refused."""
     if not ops:
         return []
-    account_url = f"{table.scheme}://{table._primary_hostname}"  # noqa: SLF001 - as the SDK's _batch_send
     try:
-        if table._cosmos_endpoint:  # noqa: SLF001 - Cosmos wants its own MERGE form
-            raise UnsupportedOperation("Cosmos endpoint")
+        account_url, headers = _service(table, "application/json")
         content_type, body = encode_batch(ops, account_url, table.table_name, table.api_version, str(uuid.uuid4()))
     except UnsupportedOperation:
         return [dict(meta) for meta in await table.submit_transaction(ops)]
-    request = HttpRequest(
-        "POST",
-        f"{account_url}/$batch",
-        headers={
-            "x-ms-version": table.api_version,
-            "DataServiceVersion": "3.0",
-            "MaxDataServiceVersion": "3.0;NetFx",
-            "Content-Type": content_type,
-            "Accept": "application/json",
-        },
-        content=body,
-    )
+    headers["Content-Type"] = content_type
+    request = HttpRequest("POST", f"{account_url}/$batch", headers=headers, content=body)
     response = await send_whole(table, request)
     if response.status_code != 202:
         raise HttpResponseError(
@@ -342,27 +345,18 @@ async def submit_operation(table: TableClient, op: tuple[Any, ...]) -> dict[str,
     over an existing row, ResourceModifiedError for a stale ETag...), naming table and row.
     Cheaper than the SDK's own calls: 0.38-0.44 vs 0.60-0.79 ms of client CPU per insert
     on Azurite (16 coroutines, same script)."""
-    account_url = f"{table.scheme}://{table._primary_hostname}"  # noqa: SLF001 - as submit_batch
     try:
-        if table._cosmos_endpoint:  # noqa: SLF001
-            raise UnsupportedOperation("Cosmos endpoint")
-        method, path, headers, body = _operation(op, quote(table.table_name, safe=""))
+        account_url, headers = _service(table, "application/json;odata=minimalmetadata")
+        method, path, op_headers, body = _operation(op, quote(table.table_name, safe=""))
     except UnsupportedOperation:
         return await _sdk_operation(table, op)
-    headers.update({
-        "x-ms-version": table.api_version,
-        "DataServiceVersion": "3.0",
-        "MaxDataServiceVersion": "3.0;NetFx",
-        "Accept": "application/json;odata=minimalmetadata",
-    })
+    headers.update(op_headers)
     if body is not None:
         headers["Content-Type"] = "application/json"
     request = HttpRequest(method, f"{account_url}/{path}", headers=headers, content=body.encode() if body is not None else None)
     response = await send_whole(table, request)
     if response.status_code != 204:
-        code, detail = error_detail(
-            PartResult(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
-        )
+        code, detail = error_detail(response.headers.get("x-ms-error-code"), response.content)
         entity = op[1]
         raise status_error(
             response.status_code, code, detail.splitlines()[0] if detail else "",
