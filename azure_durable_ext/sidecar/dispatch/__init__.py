@@ -15,7 +15,7 @@ from ...core.versions import VersioningOptions
 from ..hub import TaskHub
 from .activity_dispatcher import ActivityDispatcher
 from .in_process import InProcessActivityRunner, InProcessOrchestrationRunner
-from .orchestration_dispatcher import OrchestrationDispatcher
+from .orchestration_dispatcher import EventBurstCoalescing, OrchestrationDispatcher
 from .runners import ActivityOutcome, ActivityRunner, OrchestrationRunner, RunnerOutcome
 from ...storage.memory import InMemoryOrchestrationService
 from .work_item_streams import HEALTH_PING_INTERVAL, WorkerActivityRunner, WorkerOrchestrationRunner, WorkItemStreams
@@ -24,6 +24,7 @@ __all__ = [
     "ActivityDispatcher",
     "ActivityOutcome",
     "ActivityRunner",
+    "EventBurstCoalescing",
     "HubDispatchers",
     "OrchestrationDispatcher",
     "OrchestrationRunner",
@@ -31,10 +32,6 @@ __all__ = [
     "WorkItemStreams",
     "create_dispatchers",
 ]
-
-
-#: How long a burst of external events is gathered before an episode (in-memory storage).
-EVENT_BURST_WINDOW = 0.004
 
 
 @dataclass(eq=False)
@@ -101,8 +98,13 @@ def create_dispatchers(
         clock=hub.clock,
         max_concurrent=options.max_concurrent_orchestrator_functions,
         poll_timeout=poll_timeout,
-        # Putting work back is free in memory only; Azure queues batch bursts by themselves.
-        event_burst_window=EVENT_BURST_WINDOW if isinstance(hub.service, InMemoryOrchestrationService) else 0.0,
+        # Holding a lock and putting work back are free in memory only; on Azure the control
+        # queue's batched receives gather bursts by themselves.
+        event_bursts=(
+            EventBurstCoalescing(hub.service.waiting_messages)
+            if isinstance(hub.service, InMemoryOrchestrationService)
+            else None
+        ),
     )
     activities = ActivityDispatcher(
         hub.service,

@@ -11,18 +11,20 @@ worker that went away) puts the work back too, with a delay growing with the num
 attempts. A lost lock (ConcurrencyConflictError) discards the episode: its messages come
 back and run again.
 
-With ``event_burst_window`` > 0 (the in-memory provider, where holding a lock costs
-nothing), a batch of only external events that arrives within that window after the
-instance's previous episode keeps the instance locked for the window and is then put back
-at once: events arriving meanwhile queue behind the lock (a locked instance is not offered),
-so the burst comes back as one batch and is replayed once per window rather than once or
-twice per event.
+With ``event_bursts`` (the in-memory provider, where holding a lock costs nothing), a
+batch of only external events that arrives within ``quiet`` seconds of the instance's
+previous episode keeps the instance locked until no new message has come for ``quiet``
+seconds (at most ``limit`` seconds in all), and is then put back at once: events arriving
+meanwhile queue behind the lock (a locked instance is not offered), so the burst comes back
+as one batch and the worker replays the history once per burst instead of once or twice
+per event. A lone event, or one that comes after a pause, is not held.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ...core.episode import checkpoint_episode, new_execution_id
@@ -44,6 +46,23 @@ UNKNOWN_INSTANCE_DELIVERIES = 5
 DEFERRED_DELAY = 1.0
 
 
+@dataclass(frozen=True)
+class EventBurstCoalescing:
+    """How a burst of external events to one instance is gathered into one episode."""
+
+    #: Messages waiting behind an instance's lock (the provider's count).
+    backlog: Callable[[str], int]
+    #: The burst is over once this long passes without a new message.
+    quiet: float = 0.004
+    #: The longest an instance is held for one burst. A steady stream of events then runs
+    #: at most about 1/limit episodes per second, each taking everything that came.
+    limit: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.quiet <= self.limit:
+            raise ValueError(f"need 0 < quiet <= limit, got quiet={self.quiet!r}, limit={self.limit!r}")
+
+
 class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, OrchestrationRunner]):
     """Runs orchestration episodes from one OrchestrationService."""
 
@@ -55,7 +74,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         runners: Sequence[OrchestrationRunner],
         *,
         make_execution_id: Callable[[], str] = new_execution_id,
-        event_burst_window: float = 0.0,
+        event_bursts: EventBurstCoalescing | None = None,
         unknown_instance_delay: float = UNKNOWN_INSTANCE_DELAY,
         unknown_instance_deliveries: int = UNKNOWN_INSTANCE_DELIVERIES,
         **options: Any,
@@ -64,7 +83,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         super().__init__(runners, **options)
         self.service = service
         self.make_execution_id = make_execution_id
-        self.event_burst_window = event_burst_window
+        self.event_bursts = event_bursts
         self.unknown_instance_delay = unknown_instance_delay
         self.unknown_instance_deliveries = unknown_instance_deliveries
         self._last_episode: dict[str, float] = {}
@@ -109,30 +128,45 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         await self.service.renew_orchestration(item)
 
     def _in_event_burst(self, item: OrchestrationWorkItem) -> bool:
-        """External events arriving right after the instance's previous episode: wait
-        ``event_burst_window`` for more, so one episode (one replay of the whole history by
-        the worker) takes the burst instead of one episode per event or two."""
-        if self.event_burst_window <= 0 or item.dequeue_count > 1:
+        """External events arriving right after the instance's previous episode: wait for
+        the rest of the burst, so one episode (one replay of the whole history by the
+        worker) takes it instead of one episode per event or two."""
+        bursts = self.event_bursts
+        if bursts is None or item.dequeue_count > 1:
             return False
         last = self._last_episode.get(item.instance_id)
-        if last is None or self.clock.monotonic() - last > self.event_burst_window:
+        if last is None or self.clock.monotonic() - last > bursts.quiet:
             return False
         return all(m.event.HasField("eventRaised") for m in item.new_messages)
 
+    async def _hold_for_burst(self, item: OrchestrationWorkItem, bursts: EventBurstCoalescing) -> None:
+        """Keep ``item``'s lock until its backlog stops growing for ``quiet`` seconds or
+        ``limit`` seconds have passed."""
+        held = 0.0
+        backlog = bursts.backlog(item.instance_id)
+        while held < bursts.limit:
+            step = min(bursts.quiet, bursts.limit - held)
+            await asyncio.sleep(step)
+            held += step
+            now = bursts.backlog(item.instance_id)
+            if now == backlog:
+                return
+            backlog = now
+
     def _episode_done(self, instance_id: str) -> None:
-        if self.event_burst_window <= 0:
+        if self.event_bursts is None:
             return
         if len(self._last_episode) >= 10_000:
             self._last_episode.clear()
         self._last_episode[instance_id] = self.clock.monotonic()
 
     async def handle(self, item: OrchestrationWorkItem) -> None:
-        if self._in_event_burst(item):
+        if self.event_bursts is not None and self._in_event_burst(item):
             # Hold the lock, not the messages: an abandon delays only the messages it puts
             # back, while everything sent to a locked instance waits behind the lock. Put
             # back at once, the whole burst then comes as one batch (delivered twice, so it
             # is not held again).
-            await asyncio.sleep(self.event_burst_window)
+            await self._hold_for_burst(item, self.event_bursts)
             await self._put_back(item, 0.0, "coalescing a burst of external events")
             return
         plan = plan_episode(item, self.clock.now())

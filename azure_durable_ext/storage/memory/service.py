@@ -361,6 +361,11 @@ class InMemoryOrchestrationService(OrchestrationService):
             return
         self._enqueue(message)
 
+    def waiting_messages(self, instance_id: str) -> int:
+        """How many messages are queued for ``instance_id`` (behind its lock, if locked)."""
+        inst = self._instances.get(instance_id)
+        return len(inst.messages) if inst is not None else 0
+
     def _enqueue(self, message: TaskMessage) -> None:
         inst = self._instances.get(message.instance_id)
         if inst is None:

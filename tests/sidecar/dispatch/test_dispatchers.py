@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -282,11 +283,14 @@ class ManualClock:
 
 
 def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
-    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import EventBurstCoalescing, OrchestrationDispatcher
     from azure_durable_ext.storage.service import OrchestrationWorkItem
 
     clock = ManualClock()
-    dispatcher = OrchestrationDispatcher(InMemoryOrchestrationService(), [], clock=clock, event_burst_window=0.004)
+    service = InMemoryOrchestrationService()
+    dispatcher = OrchestrationDispatcher(
+        service, [], clock=clock, event_bursts=EventBurstCoalescing(service.waiting_messages, quiet=0.004)
+    )
     raised = TaskMessage("i", None, pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="e")))
     result = TaskMessage("i", "x", pb.HistoryEvent(eventId=-1, taskCompleted=pb.TaskCompletedEvent(taskScheduledId=0)))
 
@@ -309,18 +313,15 @@ def test_event_bursts_are_gathered_only_right_after_an_episode() -> None:
 
 
 async def test_a_burst_of_events_waits_behind_the_held_lock_and_comes_back_as_one_batch() -> None:
-    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import EventBurstCoalescing, OrchestrationDispatcher
 
     service = InMemoryOrchestrationService()
     await running_instance(service, "b")
-
-    def tick(n: int) -> TaskMessage:
-        event = pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="tick"))
-        event.eventRaised.input.value = str(n)
-        return TaskMessage("b", None, event)
-
-    # A long window, so "not offered while held" cannot be a matter of timing.
-    dispatcher = OrchestrationDispatcher(service, [], event_burst_window=0.3)
+    tick = _tick_to("b")
+    # A long quiet period, so "not offered while held" cannot be a matter of timing.
+    dispatcher = OrchestrationDispatcher(
+        service, [], event_bursts=EventBurstCoalescing(service.waiting_messages, quiet=0.3, limit=0.3)
+    )
     dispatcher._episode_done("b")
     await service.send_messages([tick(1)])
     item = await service.lock_next_orchestration(1.0)
@@ -335,6 +336,72 @@ async def test_a_burst_of_events_waits_behind_the_held_lock_and_comes_back_as_on
     assert burst is not None
     assert [m.event.eventRaised.input.value for m in burst.new_messages] == ["1", "2", "3"]
     assert burst.dequeue_count == 2 and not dispatcher._in_event_burst(burst), "it runs now, it is not held again"
+
+
+def _tick_to(instance_id: str) -> Callable[[int], TaskMessage]:
+    def tick(n: int) -> TaskMessage:
+        event = pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="tick"))
+        event.eventRaised.input.value = str(n)
+        return TaskMessage(instance_id, None, event)
+
+    return tick
+
+
+async def _held_for(quiet: float, limit: float, ticks_every: float | None, ticks_for: float) -> tuple[float, list[str]]:
+    """(seconds an item of instance "h" was held, the inputs of the batch that came back)
+    while a tick is sent every ``ticks_every`` seconds for ``ticks_for`` seconds."""
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import EventBurstCoalescing, OrchestrationDispatcher
+
+    service = InMemoryOrchestrationService()
+    await running_instance(service, "h")
+    tick = _tick_to("h")
+    dispatcher = OrchestrationDispatcher(
+        service, [], event_bursts=EventBurstCoalescing(service.waiting_messages, quiet=quiet, limit=limit)
+    )
+    dispatcher._episode_done("h")
+    await service.send_messages([tick(0)])
+    item = await service.lock_next_orchestration(1.0)
+    assert item is not None and dispatcher._in_event_burst(item)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    holding = asyncio.create_task(dispatcher.handle(item))
+    ended: list[float] = []
+    holding.add_done_callback(lambda _: ended.append(loop.time()))
+    sent = 1
+    while ticks_every is not None and not holding.done() and loop.time() - began < ticks_for:
+        await asyncio.sleep(ticks_every)
+        await service.send_messages([tick(sent)])
+        sent += 1
+    await holding
+    held = ended[0] - began
+    burst = await service.lock_next_orchestration(1.0)
+    assert burst is not None
+    return held, [m.event.eventRaised.input.value for m in burst.new_messages]
+
+
+async def test_a_burst_is_held_while_events_keep_coming_up_to_the_limit() -> None:
+    held, inputs = await _held_for(quiet=0.1, limit=0.5, ticks_every=0.02, ticks_for=1.5)
+    # Each tick comes well within the quiet period, so only the limit ends the hold.
+    assert 0.5 <= held < 1.2, held
+    assert inputs[:3] == ["0", "1", "2"] and len(inputs) >= 10, inputs
+    assert inputs == [str(n) for n in range(len(inputs))], "in the order sent"
+
+
+async def test_a_burst_hold_ends_once_no_event_comes_for_the_quiet_period() -> None:
+    held, inputs = await _held_for(quiet=0.1, limit=30.0, ticks_every=None, ticks_for=0.0)
+    assert 0.1 <= held < 1.0, held
+    assert inputs == ["0"]
+    held, inputs = await _held_for(quiet=0.15, limit=30.0, ticks_every=0.03, ticks_for=0.2)
+    assert 0.2 <= held < 2.0, held
+    assert inputs == [str(n) for n in range(len(inputs))] and len(inputs) >= 4, inputs
+
+
+def test_event_burst_settings_are_checked() -> None:
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import EventBurstCoalescing
+
+    for quiet, limit in ((0.0, 1.0), (-1.0, 1.0), (0.5, 0.1)):
+        with pytest.raises(ValueError, match="quiet"):
+            EventBurstCoalescing(lambda _: 0, quiet=quiet, limit=limit)
 
 
 async def test_slow_episode_lock_is_renewed() -> None:
