@@ -2,11 +2,18 @@
 
 Azurite always runs on 127.0.0.1, with a temporary data folder and ``--disableTelemetry``
 (it otherwise tries to reach the internet).
+
+Each data folder holds an owner file naming the process that started Azurite and Azurite's
+own process. A start first removes the folders whose owner is gone (killed before its stop
+ran), ending the Azurite process still running from such a folder, so killed test runs and
+dev hosts do not pile up data and emulators.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -21,6 +28,9 @@ from .connection import DEV_PORTS, development_connection_string, is_development
 log = logging.getLogger(__name__)
 _HOST = "127.0.0.1"
 _PORT_ATTEMPTS = 5
+_DATA_PREFIX = "azurite-"
+#: In every data folder we create: {"owner": pid that started Azurite, "azurite": its pid}.
+OWNER_FILE = ".azure-durable-ext-owner"
 
 
 class _PortTaken(Exception):
@@ -94,7 +104,8 @@ class AzuriteProcess:
 
     def _start_once(self, timeout: float) -> "AzuriteProcess":
         self.ports = dict(DEV_PORTS) if self._standard else {s: _free_port() for s in DEV_PORTS}
-        self._location = tempfile.mkdtemp(prefix="azurite-")
+        remove_abandoned_data()
+        self._location = tempfile.mkdtemp(prefix=_DATA_PREFIX)
         return self._launch(timeout)
 
     def _launch(self, timeout: float) -> "AzuriteProcess":
@@ -111,6 +122,8 @@ class AzuriteProcess:
         self._process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        owner = {"owner": os.getpid(), "azurite": self._process.pid}
+        Path(self._location, OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
         deadline = time.monotonic() + timeout
         while not all(port_open(p) for p in self.ports.values()):
             if self._process.poll() is not None:
@@ -170,6 +183,83 @@ class AzuriteProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def remove_abandoned_data(temp_dir: str | None = None) -> int:
+    """Remove the Azurite data folders in ``temp_dir`` (default: the system's) whose owner
+    process is gone, first ending the Azurite process still running from one; returns how
+    many were removed. Folders without our owner file, or whose owner runs, are left alone.
+    POSIX only: elsewhere nothing is removed."""
+    if os.name != "posix":
+        return 0
+    root = Path(temp_dir or tempfile.gettempdir())
+    removed = 0
+    for folder in root.glob(_DATA_PREFIX + "*"):
+        owner = _read_owner(folder / OWNER_FILE)
+        if owner is None or _alive(owner["owner"]):
+            continue
+        azurite = owner["azurite"]
+        if _alive(azurite):
+            if not _runs_from(azurite, folder):
+                continue  # the pid was reused by some other process: nothing of ours to end
+            _end(azurite)
+            if _alive(azurite):
+                log.warning("Azurite process %d of the abandoned folder %s did not stop", azurite, folder)
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed += 1
+            log.info("removed Azurite data left by process %d, which is gone: %s", owner["owner"], folder)
+    return removed
+
+
+def _read_owner(path: Path) -> dict[str, int] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), int) for k in ("owner", "azurite")):
+        return None
+    return {"owner": data["owner"], "azurite": data["azurite"]}
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` is a process that has not exited (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: signal 0 is all we know
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _runs_from(pid: int, folder: Path) -> bool:
+    """True when ``pid``'s command line names ``folder`` (Linux /proc; False elsewhere)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return os.fsencode(str(folder)) in arguments
+
+
+def _end(pid: int, timeout: float = 10.0) -> None:
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _alive(pid):
+            return
 
 
 def ensure_development_storage(connection_string: str | None) -> AzuriteProcess | None:
