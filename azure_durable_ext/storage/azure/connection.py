@@ -15,6 +15,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from ...core.errors import ConfigurationError
+from .retry import StorageRetry
 
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -28,13 +29,9 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "retry_backoff_factor": 0.2,
     "retry_backoff_max": 2,
 }
-#: The blob and queue SDKs ignore ``retry_backoff_*`` (the table SDK uses them): their own
-#: retry policy waits ``initial_backoff + increment_base ** n`` (+- ``random_jitter_range``)
-#: before retry n, by default 15 + 3 s before the first retry and 15 + 9 s before the
-#: second. A request that failed once, e.g. a poll during an Azurite restart, came back
-#: 15-21 s later although storage was back within two seconds. Here each retry waits
-#: 0.25-0.75 s, about as long as the table SDK's; a caller that polls has its own backoff.
-STORAGE_RETRY: dict[str, Any] = {"initial_backoff": 0.5, "increment_base": 0, "random_jitter_range": 0.25}
+#: The blob and queue SDKs ignore ``retry_backoff_*`` (the table SDK uses them) and wait
+#: 15 + 3^n s before retry n by default; their clients get ``retry.StorageRetry`` instead
+#: (0.25-0.75 s after a lost connection, exponential from 1 s after 503/500 answers).
 #: How long a queue receive waits for an answer (per attempt; the client's read timeout,
 #: 60 s, stays for long operations such as large blobs). Get Messages answers at once,
 #: messages or none; over a connection whose other end is gone without a word, a receive
@@ -79,12 +76,12 @@ class StorageAccount:
 
     def queue_service(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(
-            self.connection_string("queue"), **STORAGE_RETRY, **client_options()
+            self.connection_string("queue"), retry_policy=StorageRetry(), **client_options()
         )
 
     def blob_service(self) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(
-            self.connection_string("blob"), **STORAGE_RETRY, **client_options()
+            self.connection_string("blob"), retry_policy=StorageRetry(), **client_options()
         )
 
 

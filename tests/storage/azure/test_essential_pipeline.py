@@ -29,7 +29,7 @@ async def test_queue_client_keeps_signing_retries_headers_and_its_own_chain(azur
             pipeline = essential_pipeline(queue)
             assert pipeline is not None
             names = _policy_names(pipeline)
-            for needed in ("StorageHeadersPolicy", "UserAgentPolicy", "ProxyPolicy", "ExponentialRetry", "SharedKeyCredentialPolicy"):
+            for needed in ("StorageHeadersPolicy", "UserAgentPolicy", "ProxyPolicy", "StorageRetry", "SharedKeyCredentialPolicy"):
                 assert needed in names, names
             for left_out in ("StorageResponseHook", "AsyncStorageResponseHook", "DistributedTracingPolicy", "HttpLoggingPolicy", "ContentDecodePolicy", "StorageHosts"):
                 assert left_out not in names, names

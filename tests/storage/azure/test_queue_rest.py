@@ -13,7 +13,7 @@ from azure.storage.queue import QueueSasPermissions, generate_queue_sas
 from azure.storage.queue.aio import QueueClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
-from azure_durable_ext.storage.azure.connection import client_options, development_connection_string, parse_connection_string
+from azure_durable_ext.storage.azure.connection import client_options, parse_connection_string
 from azure_durable_ext.storage.azure import essential_pipeline as pipelines
 from azure_durable_ext.storage.azure.queue_rest import (
     QueueAddress,
@@ -26,6 +26,7 @@ from azure_durable_ext.storage.azure.queue_rest import (
     put_message_request,
     update_message_request,
 )
+from scripted_endpoint import PUT_ANSWER, queue_put_endpoint
 
 pytestmark = pytest.mark.azurite
 
@@ -171,22 +172,10 @@ async def test_the_essential_pipeline_signs_and_retries() -> None:
         seen.append(dict(request.headers))
         if len(seen) == 1:
             return web.Response(status=503, headers={"x-ms-error-code": "ServerBusy"})
-        body = "<QueueMessagesList><QueueMessage><MessageId>m1</MessageId><PopReceipt>r1</PopReceipt></QueueMessage></QueueMessagesList>"
-        return web.Response(status=201, body=body.encode(), content_type="application/xml")
+        return web.Response(status=201, body=PUT_ANSWER, content_type="application/xml")
 
-    app = web.Application()
-    app.router.add_post("/devstoreaccount1/q/messages", put)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        account = parse_connection_string(development_connection_string(ports={"blob": port, "queue": port, "table": port}))
-        async with account.queue_service() as service:
-            sent = await QueueRestChannel(service.get_queue_client("q")).put("x")
-    finally:
-        await runner.cleanup()
+    async with queue_put_endpoint(put) as account, account.queue_service() as service:
+        sent = await QueueRestChannel(service.get_queue_client("q")).put("x")
     assert (sent.message_id, sent.pop_receipt) == ("m1", "r1")
     assert len(seen) == 2
     for headers in seen:
