@@ -21,13 +21,19 @@ DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEV_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 _SERVICES = ("blob", "queue", "table")
-# Short timeouts and few retries: a wrong endpoint must fail in seconds, not hang.
+# Short timeouts and few retries without an answer: a wrong endpoint must fail in seconds,
+# not hang. Answers asking to back off (503 ServerBusy, 500, 408) get up to 5 retries: the
+# table client (azure-core's policy, which these keys configure) retries at once, then after
+# 1, 2, 4 and 8 s, or after the answer's Retry-After; see retry.py for queues and blobs.
 CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 5,
     "read_timeout": 60,
-    "retry_total": 2,
-    "retry_backoff_factor": 0.2,
-    "retry_backoff_max": 2,
+    "retry_total": 5,
+    "retry_connect": 2,
+    "retry_read": 2,
+    "retry_status": 5,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 16,
 }
 #: The blob and queue SDKs ignore ``retry_backoff_*`` (the table SDK uses them) and wait
 #: 15 + 3^n s before retry n by default; their clients get ``retry.StorageRetry`` instead

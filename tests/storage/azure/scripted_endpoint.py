@@ -8,7 +8,11 @@ from aiohttp import web
 
 from azure_durable_ext.storage.azure.connection import StorageAccount, development_connection_string, parse_connection_string
 
-#: What a Put Message to queue "q" of the development account answers when it succeeds.
+#: Where Put Message to queue "q" and Insert Entity into table "t" of the development
+#: account go.
+QUEUE_PUT = ("POST", "/devstoreaccount1/q/messages")
+TABLE_INSERT = ("POST", "/devstoreaccount1/t")
+#: What a Put Message answers when it succeeds.
 PUT_ANSWER = (
     b"<QueueMessagesList><QueueMessage><MessageId>m1</MessageId><PopReceipt>r1</PopReceipt>"
     b"</QueueMessage></QueueMessagesList>"
@@ -16,11 +20,13 @@ PUT_ANSWER = (
 
 
 @asynccontextmanager
-async def queue_put_endpoint(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[StorageAccount]:
-    """Serve Put Message for queue "q" with ``handler`` on 127.0.0.1 (a free port); yields
-    the development account whose three endpoints point there."""
+async def scripted_account(
+    route: tuple[str, str], handler: Callable[[web.Request], Awaitable[web.Response]]
+) -> AsyncIterator[StorageAccount]:
+    """Serve ``route`` (method, path) with ``handler`` on 127.0.0.1 (a free port); yields the
+    development account whose three endpoints point there."""
     app = web.Application()
-    app.router.add_post("/devstoreaccount1/q/messages", handler)
+    app.router.add_route(route[0], route[1], handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -26,7 +26,7 @@ from azure_durable_ext.storage.azure.queue_rest import (
     put_message_request,
     update_message_request,
 )
-from scripted_endpoint import PUT_ANSWER, queue_put_endpoint
+from scripted_endpoint import PUT_ANSWER, QUEUE_PUT, scripted_account
 
 pytestmark = pytest.mark.azurite
 
@@ -174,7 +174,7 @@ async def test_the_essential_pipeline_signs_and_retries() -> None:
             return web.Response(status=503, headers={"x-ms-error-code": "ServerBusy"})
         return web.Response(status=201, body=PUT_ANSWER, content_type="application/xml")
 
-    async with queue_put_endpoint(put) as account, account.queue_service() as service:
+    async with scripted_account(QUEUE_PUT, put) as account, account.queue_service() as service:
         sent = await QueueRestChannel(service.get_queue_client("q")).put("x")
     assert (sent.message_id, sent.pop_receipt) == ("m1", "r1")
     assert len(seen) == 2

@@ -20,7 +20,8 @@ from azure_durable_ext.storage.azure.connection import (
 )
 from azure_durable_ext.storage.azure.queue_rest import QueueRestChannel
 from azure_durable_ext.storage.azure.retry import StorageRetry, retry_after_seconds
-from scripted_endpoint import PUT_ANSWER, queue_put_endpoint
+from azure_durable_ext.storage.azure.table_batch import submit_operation
+from scripted_endpoint import PUT_ANSWER, QUEUE_PUT, TABLE_INSERT, scripted_account
 
 
 
@@ -84,7 +85,8 @@ async def test_a_throttled_put_waits_longer_each_time_then_succeeds() -> None:
             return web.Response(status=503, headers={"x-ms-error-code": "ServerBusy"})
         return web.Response(status=201, body=PUT_ANSWER, content_type="application/xml")
 
-    async with queue_put_endpoint(put) as account, _service(account, StorageRetry(status_initial=0.1, status_max=1.0)) as service:
+    policy = StorageRetry(status_initial=0.1, status_max=1.0)
+    async with scripted_account(QUEUE_PUT, put) as account, _service(account, policy) as service:
         queue = service.get_queue_client("q")
         sent = await QueueRestChannel(queue).put("x")
         kept = pipelines.essential_pipeline(queue)
@@ -105,7 +107,7 @@ async def test_a_put_that_stays_throttled_fails_with_the_status_after_its_retrie
         return web.Response(status=503, headers={"x-ms-error-code": "ServerBusy"})
 
     policy = StorageRetry(status_initial=0.01, status_max=0.02, retry_status=4)
-    async with queue_put_endpoint(put) as account, _service(account, policy) as service:
+    async with scripted_account(QUEUE_PUT, put) as account, _service(account, policy) as service:
         with pytest.raises(HttpResponseError) as raised:
             await QueueRestChannel(service.get_queue_client("q")).put("x")
     assert raised.value.status_code == 503 and raised.value.error_code == "ServerBusy"
@@ -128,3 +130,24 @@ def test_the_accounts_queue_and_blob_clients_use_it() -> None:
     account = parse_connection_string(development_connection_string())
     assert isinstance(account.queue_service()._config.retry_policy, StorageRetry)
     assert isinstance(account.blob_service()._config.retry_policy, StorageRetry)
+
+
+async def test_a_throttled_table_insert_is_retried_with_growing_waits() -> None:
+    """The table client (azure-core's policy with CLIENT_OPTIONS): an insert answered 503
+    ServerBusy twice comes back at once, then after about a second, then succeeds."""
+    arrivals: list[float] = []
+
+    async def insert(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        if len(arrivals) <= 2:
+            return web.json_response(
+                {"odata.error": {"code": "ServerBusy", "message": {"value": "busy"}}}, status=503,
+                headers={"x-ms-error-code": "ServerBusy"},
+            )
+        return web.Response(status=204, headers={"ETag": "W/\"datetime'2026-11-29T00%3A00%3A00Z'\""})
+
+    async with scripted_account(TABLE_INSERT, insert) as account, account.table_service() as service:
+        meta = await submit_operation(service.get_table_client("t"), ("create", {"PartitionKey": "p", "RowKey": "r"}))
+    assert meta["etag"].startswith("W/")
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert len(gaps) == 2 and gaps[0] < 0.5 and 0.8 <= gaps[1] <= 2.0, gaps
