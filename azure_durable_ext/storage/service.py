@@ -29,6 +29,9 @@ from ..core.status import OrchestrationStatus
 class OrchestrationWorkItem:
     """A locked batch of new messages for one instance, with its history so far.
 
+    ``past_events_wire``, when the provider keeps it, is ``past_events`` encoded as
+    OrchestratorRequest.pastEvents entries (see protocol.history_wire): the episode's request
+    then takes the history in one parse instead of copying each event.
     ``lock`` is the provider's own token; only the provider reads it. ``new_messages`` come in
     no promised order (a start may follow messages sent after it). ``dequeue_count`` is how
     many times the batch's most-delivered message has been handed out, this time included
@@ -41,6 +44,7 @@ class OrchestrationWorkItem:
     new_messages: list[TaskMessage]
     lock: object = None
     dequeue_count: int = 1
+    past_events_wire: bytes | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -182,6 +182,7 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
     """Decide what the locked batch ``item`` becomes (see the module docstring)."""
     state = item.state
     history: list[pb.HistoryEvent] = list(item.past_events)
+    history_is_items = True  # until a new execution or a rewind replaces it
     started = find_execution_started(history)
     finished = state is not None and state.status.is_terminal
     execution = state.execution_id if state is not None else (
@@ -204,6 +205,7 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
             if _accepts_start(state, started, finished, start_execution):
                 plan.replaced_history = bool(history)
                 history, started, finished, execution = [], event.executionStarted, False, start_execution
+                history_is_items = False
                 awaiting = Counter()
                 # What came ahead of the start in this batch (queues do not keep order; an
                 # event held back until the start arrived) was sent to this instance before
@@ -222,6 +224,7 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
         if kind == "executionRewound":
             if state is not None and state.status is OrchestrationStatus.FAILED and finished and started is not None:
                 history, children = rewind_history(history, now, event.executionRewound)
+                history_is_items = False
                 plan.extra_messages.extend(children)
                 plan.replaced_history = True
                 finished = False
@@ -253,8 +256,12 @@ def plan_episode(item: OrchestrationWorkItem, now: datetime) -> EpisodePlan:
     opening = _stamped(now)
     opening.orchestratorStarted.SetInParent()
     request = pb.OrchestratorRequest(instanceId=item.instance_id)
-    # extend() copies a list of events about twice as fast as the constructor does.
-    request.pastEvents.extend(history)
+    if item.past_events_wire is not None and history_is_items:
+        # One parse of the item's encoded history instead of a copy of each event.
+        request.MergeFromString(item.past_events_wire)
+    else:
+        # extend() copies a list of events about twice as fast as the constructor does.
+        request.pastEvents.extend(history)
     request.newEvents.append(opening)
     request.newEvents.extend(kept)
     if execution:

@@ -9,6 +9,7 @@ from datetime import datetime
 from ..._proto import pb
 from ...core.model import InstanceState, TaskMessage
 from ...core.status import OrchestrationStatus
+from ...protocol.history_wire import PastEventsWire
 from ..service import OrchestrationWorkItem
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class InstanceRecord:
 
     state: InstanceState | None = None
     history: list[pb.HistoryEvent] = field(default_factory=list)
+    #: ``history`` encoded as OrchestratorRequest.pastEvents entries, for the next episode.
+    history_wire: PastEventsWire = field(default_factory=PastEventsWire)
     #: Messages due, oldest first; a lock takes them all.
     messages: deque[TaskMessage] = field(default_factory=deque)
     lock: int | None = None

@@ -270,6 +270,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             instance_id=instance_id,
             state=inst.state,
             past_events=list(inst.history),
+            past_events_wire=inst.history_wire.of(inst.history),
             new_messages=messages,
             lock=inst.lock,
             dequeue_count=dequeue_count,

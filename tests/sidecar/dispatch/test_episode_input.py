@@ -237,3 +237,34 @@ def test_the_results_awaited_are_read_from_the_history_end_as_a_full_count_would
             assert {k: fast[k] for k in wanted} == {k: full[k] for k in wanted}, (history, wanted)
             checked += len(wanted)
     assert checked > 1000
+
+
+def _with_wire(work: OrchestrationWorkItem, wire_events: list[pb.HistoryEvent]) -> OrchestrationWorkItem:
+    from azure_durable_ext.protocol.history_wire import PastEventsWire
+
+    work.past_events_wire = PastEventsWire().of(wire_events)
+    return work
+
+
+def test_the_encoded_history_gives_the_same_request_as_the_events() -> None:
+    past = RUNNING_HISTORY + [event("taskCompleted", taskScheduledId=0), event("taskScheduled", 1, name="B")]
+    result = msg(event("taskCompleted", taskScheduledId=1))
+    plain = plan_episode(item(state(OrchestrationStatus.RUNNING), past, result), NOW)
+    encoded = plan_episode(_with_wire(item(state(OrchestrationStatus.RUNNING), past, result), past), NOW)
+    assert encoded.request.SerializeToString() == plain.request.SerializeToString()
+    # The encoding is what the request takes (a marked one shows it), not the event objects.
+    marked = past[:-1] + [event("taskScheduled", 1, name="Marked")]
+    taken = plan_episode(_with_wire(item(state(OrchestrationStatus.RUNNING), past, result), marked), NOW)
+    assert taken.request.pastEvents[-1].taskScheduled.name == "Marked"
+
+
+def test_a_replaced_history_never_takes_the_encoded_one() -> None:
+    done = RUNNING_HISTORY + [event("executionCompleted")]
+    plan = plan_episode(_with_wire(item(state(OrchestrationStatus.COMPLETED), done, msg(start_event("e2"), "e2")), done), NOW)
+    assert list(plan.request.pastEvents) == []
+    failed = RUNNING_HISTORY + [event("taskFailed", taskScheduledId=0), event("executionCompleted")]
+    rewound = plan_episode(
+        _with_wire(item(state(OrchestrationStatus.FAILED), failed, msg(event("executionRewound"), None)), failed), NOW
+    )
+    kinds = [e.WhichOneof("eventType") for e in rewound.request.pastEvents]
+    assert "taskFailed" not in kinds and "executionCompleted" not in kinds

@@ -287,6 +287,36 @@ async def test_continue_as_new_replaces_history_and_keeps_generation(service: In
     assert (await service.get_instance("a")).generation == 0  # type: ignore[union-attr]
 
 
+async def test_each_item_carries_its_history_encoded_across_episodes_and_executions(
+    service: InMemoryOrchestrationService,
+) -> None:
+    from azure_durable_ext._proto import pb
+
+    def encoded(item: object) -> list[pb.HistoryEvent]:
+        wire = item.past_events_wire  # type: ignore[attr-defined]
+        assert wire is not None
+        return list(pb.OrchestratorRequest.FromString(wire).pastEvents)
+
+    await service.create_instance(start_message("a"), frozenset())
+    first = await complete(service, S.RUNNING)
+    assert encoded(first) == first.past_events == []
+    for n in range(3):  # episodes append to the history
+        await service.send_messages([raised("a", f"x{n}")])
+        item = await complete(service, S.RUNNING)
+        assert encoded(item) == item.past_events and len(item.past_events) == n + 1
+    await service.send_messages([raised("a", "y")])
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None and encoded(item) == item.past_events
+    fresh = start_message("a", "e2").event  # continue-as-new: the history is replaced
+    await service.complete_orchestration(
+        item,
+        OrchestrationCheckpoint(state=replace(item.state, execution_id="e2", status=S.RUNNING), new_events=[fresh], new_execution=True),
+    )
+    await service.send_messages([raised("a", "z")])
+    item = await complete(service, S.RUNNING)
+    assert encoded(item) == item.past_events == [fresh]
+
+
 async def test_delete_task_hub_drops_everything(service: InMemoryOrchestrationService) -> None:
     await service.create_instance(start_message("a"), frozenset())
     await service.create_task_hub()

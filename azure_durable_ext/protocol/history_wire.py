@@ -1,0 +1,59 @@
+"""A history's events in the wire form an OrchestratorRequest carries them, kept as it grows.
+
+Every episode sends the instance's whole history in ``OrchestratorRequest.pastEvents``.
+Copying the event objects into the request (``pastEvents.extend``) costs ~1.3 us per event
+(~200 us for a 150-event history, on the critical path of every step of a long
+orchestration), while parsing the same events from their encoded form costs ~0.2 us per
+event. A provider that keeps histories in memory keeps their encoding beside them with
+``PastEventsWire`` (each event is encoded once, when it joins the history) and hands it to the
+episode, which merges it into the request in one parse.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._proto import pb
+
+#: Field 3 of OrchestratorRequest (pastEvents), length-delimited: (3 << 3) | 2.
+_PAST_EVENTS_TAG = b"\x1a"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_past_event(event: pb.HistoryEvent) -> bytes:
+    """``event`` as one ``pastEvents`` entry of an encoded OrchestratorRequest."""
+    data = event.SerializeToString()
+    return _PAST_EVENTS_TAG + _varint(len(data)) + data
+
+
+class PastEventsWire:
+    """The encoded ``pastEvents`` entries of one history list.
+
+    A history list only grows (``extend``/``append``) until it is replaced by another list
+    object; ``of`` encodes the events added since its last call and starts over when handed
+    a different list (or a shorter one, should a list ever shrink).
+    """
+
+    __slots__ = ("_history", "_count", "_wire")
+
+    def __init__(self) -> None:
+        self._history: Sequence[pb.HistoryEvent] | None = None
+        self._count = 0
+        self._wire = bytearray()
+
+    def of(self, history: Sequence[pb.HistoryEvent]) -> bytes:
+        """The encoded entries of every event in ``history``, in order."""
+        if history is not self._history or len(history) < self._count:
+            self._history, self._count = history, 0
+            self._wire.clear()
+        for event in history[self._count:]:
+            self._wire += encode_past_event(event)
+        self._count = len(history)
+        return bytes(self._wire)
