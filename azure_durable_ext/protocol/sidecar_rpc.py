@@ -66,9 +66,15 @@ def method_handlers(servicer: Any) -> dict[str, grpc.RpcMethodHandler]:
         handlers[rpc.name] = make(
             method,
             request_deserializer=rpc.request.FromString,
-            response_serializer=rpc.response.SerializeToString,
+            response_serializer=_passing_encoded if rpc.server_streaming else rpc.response.SerializeToString,
         )
     return handlers
+
+
+def _passing_encoded(message: Message | bytes) -> bytes:
+    """A streamed message's encoding; a stream may yield messages it encoded itself (bytes),
+    e.g. orchestrator work items written around their request's encoding."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 def generic_handler(servicer: Any) -> grpc.GenericRpcHandler:

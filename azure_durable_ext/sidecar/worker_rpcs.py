@@ -40,7 +40,7 @@ class WorkerRpcs:
 
     async def GetWorkItems(
         self, request: pb.GetWorkItemsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.WorkItem]:
+    ) -> AsyncIterator[pb.WorkItem | bytes]:
         try:
             streams = self._dispatchers(context).streams
         except Exception as exc:  # noqa: BLE001 - becomes the call's status

@@ -42,3 +42,35 @@ def test_the_wire_follows_a_growing_list_and_starts_over_for_another() -> None:
     replaced.append(_event(8))
     assert _parsed(wire.of(replaced)) == [_event(8)]
     assert PastEventsWire().of([]) == b""
+
+
+def test_an_encoded_orchestrator_work_item_is_the_work_item_message() -> None:
+    from azure_durable_ext.protocol.history_wire import encoded_orchestrator_work_item
+
+    request = pb.OrchestratorRequest(instanceId="inst")
+    request.executionId.value = "e1"
+    request.pastEvents.extend([_event(0), _event(1, "p" * 20000)])
+    request.newEvents.append(_event(2))
+    encoded = encoded_orchestrator_work_item(request, "tok-17")
+    expected = pb.WorkItem(orchestratorRequest=request, completionToken="tok-17")
+    assert pb.WorkItem.FromString(encoded) == expected
+    assert encoded == expected.SerializeToString()
+
+
+def test_streamed_responses_may_come_encoded() -> None:
+    from azure_durable_ext.protocol.sidecar_rpc import method_handlers
+
+    class Servicer:
+        async def GetWorkItems(self, request: object, context: object) -> None:
+            raise AssertionError("not called")
+
+        async def StartInstance(self, request: object, context: object) -> None:
+            raise AssertionError("not called")
+
+    handlers = method_handlers(Servicer())
+    ping = pb.WorkItem(healthPing=pb.HealthPing())
+    streamed = handlers["GetWorkItems"].response_serializer
+    assert streamed is not None
+    assert streamed(b"\x22\x00") == b"\x22\x00" and streamed(ping) == ping.SerializeToString()
+    unary = handlers["StartInstance"].response_serializer
+    assert unary is not None and unary(pb.CreateInstanceResponse(instanceId="x")) == b"\n\x01x"

@@ -32,6 +32,7 @@ from typing import Literal
 from ..._proto import pb
 from ...core.episode import find_execution_started
 from ...core.versions import compare_versions
+from ...protocol.history_wire import encoded_orchestrator_work_item
 from .runners import ActivityOutcome, RunnerOutcome
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,9 @@ class WorkItemStreams:
             conn.put(_CLOSED)
             self.disconnect(conn)
 
-    async def stream(self, conn: WorkerConnection) -> AsyncIterator[pb.WorkItem]:
-        """The work items of one connection, with health pings while idle."""
+    async def stream(self, conn: WorkerConnection) -> AsyncIterator[pb.WorkItem | bytes]:
+        """The work items of one connection, with health pings while idle; orchestrator
+        work items come already encoded (bytes), the rest as WorkItem messages."""
         try:
             while True:
                 item = conn.queue.popleft() if conn.queue else await self._get_or_ping(conn)
@@ -221,12 +223,16 @@ class WorkItemStreams:
             self._waiters.append(waiter)
             await waiter
 
-    async def _send(self, kind: Kind, name: str, version: str | None, instance_id: str, item: pb.WorkItem) -> object:
+    async def _send(
+        self, kind: Kind, name: str, version: str | None, instance_id: str, item_for: Callable[[str], object]
+    ) -> object:
+        """Queue ``item_for(completion token)`` on a matching worker's stream and wait for
+        its answer."""
         conn = await self._choose(kind, name, version, instance_id if kind == "orchestration" else None)
         if conn is None:
             return None
         token = f"{self._token_prefix}-{next(self._counter)}"
-        item.completionToken = token
+        item = item_for(token)
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._pending[token] = _Pending(kind, conn, instance_id, future)
         conn.tokens.add(token)
@@ -241,8 +247,11 @@ class WorkItemStreams:
             self._notify()
 
     async def run_orchestration(self, request: pb.OrchestratorRequest, name: str, version: str | None) -> RunnerOutcome:
+        # Written around the request's encoding: a WorkItem message would copy the request
+        # (its whole history) once more before the stream encodes it anyway.
         answer = await self._send(
-            "orchestration", name, version, request.instanceId, pb.WorkItem(orchestratorRequest=request)
+            "orchestration", name, version, request.instanceId,
+            lambda token: encoded_orchestrator_work_item(request, token),
         )
         if isinstance(answer, pb.OrchestratorResponse):
             return RunnerOutcome.completed(answer)
@@ -254,7 +263,7 @@ class WorkItemStreams:
         version = request.version.value if request.HasField("version") else None
         answer = await self._send(
             "activity", request.name, version, request.orchestrationInstance.instanceId,
-            pb.WorkItem(activityRequest=request),
+            lambda token: pb.WorkItem(activityRequest=request, completionToken=token),
         )
         if isinstance(answer, pb.ActivityResponse):
             return ActivityOutcome.completed(answer)
