@@ -114,6 +114,7 @@ class OrchestrationWork:
             instance_id=instance_id,
             state=state,
             past_events=[] if selection.new_execution else list(snapshot.events),
+            past_events_wire=b"" if selection.new_execution else snapshot.wire.of(snapshot.events),
             new_messages=[m.task_message for m in selection.runnable],
             lock=lock,
             dequeue_count=max(m.dequeue_count for m in selection.runnable),

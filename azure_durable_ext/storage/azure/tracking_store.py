@@ -22,6 +22,7 @@ from azure.data.tables.aio import TableClient
 from ..._proto import pb
 from ...core.errors import ConcurrencyConflictError, InvalidArgumentError
 from ...core.model import InstancePage, InstanceQuery, InstanceState
+from ...protocol.history_wire import PastEventsWire
 from .event_codec import event_type_name
 from .history_codec import COMPLETE_ROW_COUNT, SENTINEL_ROW_KEY, event_to_row, row_key, row_to_event, sentinel_row
 from .instance_codec import INSTANCE_ROW_KEY, PAYLOAD_COLUMNS, row_to_state, state_to_row
@@ -48,6 +49,8 @@ class HistorySnapshot:
     sentinel_etag: str | None = None
     #: Executions whose start was refused after its message could not be taken back.
     refused: set[str] = field(default_factory=set)
+    #: ``events`` encoded as OrchestratorRequest.pastEvents entries, for the next episode.
+    wire: PastEventsWire = field(default_factory=PastEventsWire)
 
 
 class TrackingStore:

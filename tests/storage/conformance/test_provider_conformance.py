@@ -17,6 +17,7 @@ from helpers import (
     task_scheduled,
 )
 
+from azure_durable_ext._proto import pb
 from azure_durable_ext.core.errors import ConcurrencyConflictError, InstanceAlreadyExistsError, InvalidArgumentError
 from azure_durable_ext.core.model import InstanceQuery, PurgeFilter, TaskMessage
 from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus
@@ -149,6 +150,44 @@ async def test_episode_appends_history_and_consumes_messages_once(provider: Orch
     state = await provider.get_instance("ep")
     assert state is not None and state.status is OrchestrationStatus.COMPLETED and state.output == '"fin"'
     assert state.generation == 0
+
+
+async def _start_again(provider: OrchestrationService, item: OrchestrationWorkItem) -> None:
+    """Complete ``item``'s episode with a new execution (input "again") replacing the history."""
+    fresh = start_message(item.instance_id, input='"again"')
+    checkpoint = episode(item)
+    checkpoint.new_events = [fresh.event]
+    checkpoint.new_execution = True
+    checkpoint.state = checkpoint.state.evolve(execution_id=fresh.execution_id)
+    await provider.complete_orchestration(item, checkpoint)
+
+
+async def test_items_carry_their_history_encoded_as_the_request_takes_it(provider: OrchestrationService) -> None:
+    """past_events_wire (both our providers give it) parses to past_events, episode after
+    episode and after a new execution replaced the history."""
+
+    def check(item: OrchestrationWorkItem) -> None:
+        assert item.past_events_wire is not None
+        assert list(pb.OrchestratorRequest.FromString(item.past_events_wire).pastEvents) == item.past_events
+
+    await provider.create_instance(start_message("wire"), RUNNING_STATES)
+    item = await _lock(provider)
+    check(item)
+    await provider.complete_orchestration(item, episode(item, extra=[task_scheduled(0)]))
+    for n in range(1, 4):
+        await provider.send_messages([raised_event("wire", f"E{n}")])
+        item = await _lock(provider)
+        check(item)
+        assert len(item.past_events) == 3 * n
+        await provider.complete_orchestration(item, episode(item, extra=[task_scheduled(n)]))
+    await provider.send_messages([raised_event("wire")])
+    item = await _lock(provider)
+    check(item)
+    await _start_again(provider, item)
+    await provider.send_messages([raised_event("wire")])
+    item = await _lock(provider)
+    check(item)
+    assert kinds(item.past_events) == ["executionStarted"]
 
 
 async def test_an_instance_is_locked_by_one_work_item_at_a_time(provider: OrchestrationService) -> None:
@@ -290,12 +329,7 @@ async def test_new_execution_replaces_the_history(provider: OrchestrationService
     assert len(await provider.get_history("can")) == 4
     await provider.send_messages([raised_event("can")])
     item = await _lock(provider)
-    fresh = start_message("can", input='"again"')
-    checkpoint = episode(item)
-    checkpoint.new_events = [fresh.event]
-    checkpoint.new_execution = True
-    checkpoint.state = checkpoint.state.evolve(execution_id=fresh.execution_id)
-    await provider.complete_orchestration(item, checkpoint)
+    await _start_again(provider, item)
     history = await provider.get_history("can")
     assert kinds(history) == ["executionStarted"]
     assert history[0].executionStarted.input.value == '"again"'
