@@ -59,19 +59,22 @@ class GrpcWorker:
     ``app_directory`` is the default function app folder (the host's requests may name
     another); ``http_proxying`` starts the worker's own HTTP server and reports its URL as
     the ``HttpUri`` capability; ``held_logs`` holds an invocation's log records until its
-    response is queued.
+    response is queued. Answers go to ``write`` when given (a coroutine: the stream writer
+    writes them from the answering task when it can), else to ``send``.
     """
 
     def __init__(
         self,
         send: Send,
         *,
+        write: Callable[[frpc.StreamingMessage], Awaitable[None]] | None = None,
         app_directory: str | Path | None = None,
         http_proxying: bool = False,
         http_pairing_timeout: float | None = None,
         held_logs: HeldInvocationLogs | None = None,
     ) -> None:
         self._send = send
+        self._write = write
         self.held_logs = held_logs
         self.app_directory = str(app_directory) if app_directory is not None else None
         self.coordinator = HttpCoordinator() if http_pairing_timeout is None else HttpCoordinator(
@@ -126,17 +129,25 @@ class GrpcWorker:
                 log.exception("handling %s (request %s) failed", kind, message.request_id)
                 return
             if isinstance(answer, frpc.StreamingMessage):
-                self._send(answer)
+                await self._deliver(answer)
             elif answer is not None:
                 field, content = answer
                 response = frpc.StreamingMessage(request_id=message.request_id)
                 getattr(response, field).CopyFrom(content)
-                self._send(response)
+                await self._deliver(response)
         finally:
             # Records are held only for a host that takes them after the response (see
             # rpc_logging); once the response is queued (or there is none), they follow it.
             if invocation_id and self.held_logs is not None:
                 self.held_logs.end(invocation_id)
+
+    async def _deliver(self, message: frpc.StreamingMessage) -> None:
+        """Hand an answer to the stream: written from this task when the writer allows
+        (``write``), else queued (``send``)."""
+        if self._write is not None:
+            await self._write(message)
+        else:
+            self._send(message)
 
     async def aclose(self) -> None:
         """Cancel what still runs, stop the HTTP server, close the durable clients' shared

@@ -5,8 +5,8 @@
         [--http-pairing-timeout SECONDS] [--http-proxying]
 
 The worker sends StartStream{worker_id} (with the request id the host gave), then writes
-queued messages (responses, logs) and hands every message it reads to GrpcWorker, until the
-host ends the stream or sends WorkerTerminate.
+its messages (responses, logs) through an EventStreamWriter and hands every message it reads
+to GrpcWorker, until the host ends the stream or sends WorkerTerminate.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import grpc
 from ..protocol.function_rpc import FunctionRpcStub, frpc, message_size_options
 from .grpc_worker import GrpcWorker
 from .rpc_logging import HeldInvocationLogs, RpcLogHandler
+from .stream_writer import EventStreamWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,20 @@ async def run_worker(
     GrpcWorker once it exists (for in-process embedding and tests).
     """
     loop = asyncio.get_running_loop()
-    outbound: asyncio.Queue[frpc.StreamingMessage | None] = asyncio.Queue()
+    channel = grpc.aio.insecure_channel(
+        f"{options.host}:{options.port}", options=message_size_options(options.max_message_length)
+    )
+    call = FunctionRpcStub(channel).EventStream()
+    writer = EventStreamWriter(call.write)
 
-    send = _on_loop(loop, outbound.put_nowait)
-    held_logs = HeldInvocationLogs(outbound.put_nowait, max_delay=options.log_hold)
+    send = _on_loop(loop, writer.send)
+    held_logs = HeldInvocationLogs(writer.send, max_delay=options.log_hold)
     # From a def function's thread a record goes after its earlier ones, before its response.
     send_log = _on_loop(loop, held_logs.offer)
 
     worker = GrpcWorker(
         send,
+        write=writer.write,
         app_directory=options.app_directory,
         http_proxying=options.http_proxying,
         http_pairing_timeout=options.http_pairing_timeout,
@@ -90,26 +96,29 @@ async def run_worker(
         # User code logs at INFO (logging.info in a function); the root's default WARNING
         # would drop those records before any handler saw them.
         root.setLevel(min(root_level, handler.level) if root_level != logging.NOTSET else handler.level)
-    channel = grpc.aio.insecure_channel(
-        f"{options.host}:{options.port}", options=message_size_options(options.max_message_length)
-    )
     try:
-        call = FunctionRpcStub(channel).EventStream()
-        await call.write(frpc.StreamingMessage(
+        # Through the writer, so a log record sent meanwhile queues behind it.
+        await writer.write(frpc.StreamingMessage(
             request_id=options.request_id, start_stream=frpc.StartStream(worker_id=options.worker_id)
         ))
-        writer = asyncio.create_task(_write(call, outbound), name="function-rpc-writer")
+        if writer.error is not None:
+            raise writer.error  # the host is not there: main() reports it
         reader = asyncio.create_task(_read(call, worker), name="function-rpc-reader")
         terminated = asyncio.create_task(worker.terminated.wait(), name="worker-terminated")
-        done, _ = await asyncio.wait({reader, terminated, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if writer in done and writer.exception() is not None and reader not in done:
-            log.error("writing to the host failed: %s", writer.exception())
+        write_failed = asyncio.create_task(writer.failed.wait(), name="function-rpc-write-failed")
+        done, _ = await asyncio.wait({reader, terminated, write_failed}, return_when=asyncio.FIRST_COMPLETED)
+        if write_failed in done and reader not in done:
+            log.error("writing to the host failed: %s", writer.error)
         # Let queued responses (the last invocation's, logs) go out before closing.
-        outbound.put_nowait(None)
-        await asyncio.wait({writer}, timeout=5)
-        for task in (reader, terminated, writer):
+        try:
+            await asyncio.wait_for(writer.drain(), 5)
+            if not writer.failed.is_set():
+                await asyncio.wait_for(call.done_writing(), 5)
+        except (asyncio.TimeoutError, grpc.aio.AioRpcError) as exc:
+            log.debug("closing the event stream: %r", exc)
+        for task in (reader, terminated, write_failed):
             task.cancel()
-        await asyncio.gather(reader, terminated, writer, return_exceptions=True)
+        await asyncio.gather(reader, terminated, write_failed, return_exceptions=True)
     finally:
         if handler is not None:
             root.removeHandler(handler)
@@ -137,15 +146,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-async def _write(call: grpc.aio.StreamStreamCall, outbound: asyncio.Queue[frpc.StreamingMessage | None]) -> None:
-    while True:
-        message = await outbound.get()
-        if message is None:
-            await call.done_writing()
-            return
-        await call.write(message)
 
 
 async def _read(call: grpc.aio.StreamStreamCall, worker: GrpcWorker) -> None:
