@@ -32,10 +32,11 @@ class EventStreamWriter:
     def __init__(self, write: Write) -> None:
         self._write = write
         self._queue: deque[frpc.StreamingMessage] = deque()
-        self._busy = False
-        self._drainer: asyncio.Task[None] | None = None
+        #: Set while no write is in flight; messages queue only while it is clear.
         self._idle = asyncio.Event()
         self._idle.set()
+        #: The running drain task: the loop keeps only a weak reference to tasks.
+        self._drainer: asyncio.Task[None] | None = None
         #: Set once a write failed; ``error`` says why.
         self.failed = asyncio.Event()
         self.error: BaseException | None = None
@@ -45,53 +46,43 @@ class EventStreamWriter:
         if self.failed.is_set():
             return
         self._queue.append(message)
-        if not self._busy:
+        if self._idle.is_set():
             self._start_drain()
 
     async def write(self, message: frpc.StreamingMessage) -> None:
         """Write ``message`` now in this task when the stream is idle, else queue it."""
-        if self.failed.is_set():
-            return
-        if self._busy or self._queue:
+        if not self._idle.is_set():
             self.send(message)
             return
-        self._busy = True
+        if self.failed.is_set():
+            return
         self._idle.clear()
         try:
             await self._write(message)
         except Exception as exc:  # noqa: BLE001 - recorded for the main loop (see module doc)
             self._fail(exc)
         finally:
-            self._busy = False
-            if self._queue and not self.failed.is_set():
+            if self._queue:  # handed over while this write was in flight
                 self._start_drain()
             else:
                 self._idle.set()
 
     async def drain(self) -> None:
-        """Wait until everything handed over was written (or a write failed)."""
-        while not self._idle.is_set() and not self.failed.is_set():
-            idle = asyncio.ensure_future(self._idle.wait())
-            failed = asyncio.ensure_future(self.failed.wait())
-            try:
-                await asyncio.wait({idle, failed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                idle.cancel()
-                failed.cancel()
+        """Wait until everything handed over was written (or a write failed: the failing
+        write ends the writing, and the queue is dropped)."""
+        await self._idle.wait()
 
     def _start_drain(self) -> None:
-        self._busy = True
         self._idle.clear()
         self._drainer = asyncio.get_running_loop().create_task(self._drain(), name="function-rpc-writer")
 
     async def _drain(self) -> None:
         try:
-            while self._queue and not self.failed.is_set():
+            while self._queue:
                 await self._write(self._queue.popleft())
         except Exception as exc:  # noqa: BLE001 - recorded for the main loop (see module doc)
             self._fail(exc)
         finally:
-            self._busy = False
             self._drainer = None
             self._idle.set()
 

@@ -76,37 +76,35 @@ def write_typed_data(target: frpc.TypedData, value: Any) -> None:
             raise SerializationError(f"cannot send a {type(value).__name__} to the host: {exc}") from exc
 
 
-def _activity_return(value: Any) -> frpc.TypedData:
+def _write_activity_return(target: frpc.TypedData, value: Any) -> None:
     # The extension reads an activity's result as JSON text, whatever its Python type.
-    return frpc.TypedData(json=to_json(value) or "null")
+    target.json = to_json(value) or "null"
 
 
-def _orchestration_return(value: Any) -> frpc.TypedData:
+def _write_orchestration_return(target: frpc.TypedData, value: Any) -> None:
     # The base64 OrchestratorResponse as text: the string kind says "no JSON here" to any
     # host (the real Python worker's converter labels the same text json).
-    return frpc.TypedData(string=str(value))
+    target.string = str(value)
 
 
 #: Return-value encodings that depend on the trigger (as the real Python worker's converters
-#: do); other triggers use ``to_typed_data``.
-_RETURN_ENCODERS: dict[str, Callable[[Any], frpc.TypedData]] = {
-    ACTIVITY_TRIGGER: _activity_return,
-    ORCHESTRATION_TRIGGER: _orchestration_return,
+#: do); other triggers use ``write_typed_data``.
+_RETURN_WRITERS: dict[str, Callable[[frpc.TypedData, Any], None]] = {
+    ACTIVITY_TRIGGER: _write_activity_return,
+    ORCHESTRATION_TRIGGER: _write_orchestration_return,
 }
 
 
 def to_return_data(trigger_type: str, value: Any) -> frpc.TypedData:
     """A function's return value as the host expects it for ``trigger_type``."""
-    return _RETURN_ENCODERS.get(trigger_type, to_typed_data)(value)
+    data = frpc.TypedData()
+    write_return_data(data, trigger_type, value)
+    return data
 
 
 def write_return_data(target: frpc.TypedData, trigger_type: str, value: Any) -> None:
-    """``to_return_data`` written into ``target`` (in place for the common encodings)."""
-    encoder = _RETURN_ENCODERS.get(trigger_type)
-    if encoder is None:
-        write_typed_data(target, value)
-    else:
-        target.CopyFrom(encoder(value))
+    """``to_return_data`` written into ``target`` in place."""
+    _RETURN_WRITERS.get(trigger_type, write_typed_data)(target, value)
 
 
 def http_response_to_rpc(response: func.HttpResponse) -> frpc.RpcHttp:

@@ -57,8 +57,6 @@ class StorageRetry(ExponentialRetry):
             retry_status=retry_status,
             **kwargs,
         )
-        self.connection_wait = connection_wait
-        self.jitter = jitter
         self.status_initial = status_initial
         self.status_max = status_max
         self._random = random.Random()
@@ -67,8 +65,8 @@ class StorageRetry(ExponentialRetry):
         """Seconds to wait before the next attempt, from what the last attempt got."""
         history = settings.get("history") or []
         response = history[-1].http_response if history else None
-        if response is None:  # a transport error: no answer came
-            return self._random.uniform(self.connection_wait - self.jitter, self.connection_wait + self.jitter)
+        if response is None:  # a transport error: no answer came; the SDK's wait with our settings
+            return float(super().get_backoff_time(settings))
         asked = retry_after_seconds(response.headers.get("Retry-After"))
         if asked is not None:
             return min(asked, self.status_max)
