@@ -5,7 +5,12 @@ this process's GIL), both bound to 127.0.0.1 on a free port. The same official
 ``durabletask`` TaskHubGrpcClient code drives both: one client per thread, 1 and 16 threads,
 a warm-up, then a fixed number of starts. Prints calls/s side by side and ours/theirs.
 
-    .venv/bin/python bench/start_throughput.py [--count 2000] [--rounds 3] [--with-dispatchers] [--floor]
+    .venv/bin/python bench/start_throughput.py [--count 2000] [--rounds 3] [--with-dispatchers] [--floor] [--registration]
+
+``--registration`` also runs our listener with its RPCs added as registered methods
+(``add_registered_method_handlers``), the way it served them before: grpc.aio then waits
+on one future per registered method for every incoming call (see
+``protocol.sidecar_rpc.register_servicers``).
 """
 from __future__ import annotations
 
@@ -24,17 +29,32 @@ SIDES = ("ours", "theirs")
 #: Trivial StartInstance servers (answer at once, store nothing): what the gRPC stack alone
 #: costs per call on grpc.aio + our loop (ours) and on grpc's thread-pool server (theirs).
 FLOOR_SIDES = ("floor-aio", "floor-sync")
+#: Our listener with the RPCs as registered methods (the baseline of --registration).
+REGISTERED_SIDE = "ours-registered"
 
 
 # -- servers (run in the subprocess) -------------------------------------------------------
 
 
-def serve_ours(with_dispatchers: bool) -> None:
+def serve_ours(with_dispatchers: bool, registered: bool = False) -> None:
     from azure_durable_ext.core.options import DurableTaskOptions
     from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
     from azure_durable_ext.sidecar.host import SidecarHost, run_host_loop
     from azure_durable_ext.sidecar.hub import TaskHub, TaskHubRegistry
     from azure_durable_ext.storage.memory import InMemoryOrchestrationService
+
+    if registered:
+        from azure_durable_ext.protocol import sidecar_rpc
+        from azure_durable_ext.sidecar import listener
+
+        def register_as_registered_methods(server: Any, servicers: Any) -> None:
+            merged: dict[str, Any] = {}
+            for servicer in servicers:
+                for name, handler in sidecar_rpc.method_handlers(servicer).items():
+                    merged.setdefault(name, handler)
+            server.add_registered_method_handlers(sidecar_rpc.SERVICE_NAME, merged)
+
+        listener.register_servicers = register_as_registered_methods  # type: ignore[assignment]
 
     async def run() -> None:
         options = DurableTaskOptions()
@@ -130,7 +150,7 @@ def run_starts(address: str, threads: int, count: int, warmup: int, cpu: "Callab
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", choices=SIDES + FLOOR_SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=SIDES + FLOOR_SIDES + (REGISTERED_SIDE,), help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=2000, help="measured starts per run")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="runs per side and concurrency")
@@ -139,11 +159,13 @@ def main() -> None:
                         help="run our side as `durable-ext sidecar` does, dispatchers included")
     parser.add_argument("--floor", action="store_true",
                         help="also measure the transport floor: trivial handlers on grpc.aio vs grpc sync")
+    parser.add_argument("--registration", action="store_true",
+                        help="also run our listener with its RPCs as registered methods (the old way)")
     args = parser.parse_args()
     if args.serve in FLOOR_SIDES:
         return serve_floor(args.serve)
-    if args.serve == "ours":
-        return serve_ours(args.with_dispatchers)
+    if args.serve in ("ours", REGISTERED_SIDE):
+        return serve_ours(args.with_dispatchers, registered=args.serve == REGISTERED_SIDE)
     if args.serve == "theirs":
         return serve_durabletask_testing(max_workers=16)
     # The SDK logs every start at INFO; both sides pay the same, but it drowns the table.
@@ -155,9 +177,9 @@ def main() -> None:
     for round_no in range(args.rounds):
         for threads in args.concurrency:
             # Alternate which side goes first so drifting machine load hits both alike.
-            sides = SIDES + FLOOR_SIDES if args.floor else SIDES
+            sides = SIDES + (FLOOR_SIDES if args.floor else ()) + ((REGISTERED_SIDE,) if args.registration else ())
             for side in sides if round_no % 2 == 0 else sides[::-1]:
-                extra = ["--with-dispatchers"] if args.with_dispatchers and side == "ours" else []
+                extra = ["--with-dispatchers"] if args.with_dispatchers and side in ("ours", REGISTERED_SIDE) else []
                 with SidecarProcess(__file__, side, extra) as sidecar:
                     rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
                 rates.setdefault((side, threads), []).append(rate)
@@ -169,9 +191,12 @@ def main() -> None:
     print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'best ratio':>11} {'median ratio':>13}"
           f" {'ratio spread':>13}   median sidecar CPU ms/start ours | theirs")
     pairs = [("ours", "theirs")] + ([("floor-aio", "floor-sync")] if args.floor else [])
+    pairs += [("ours", REGISTERED_SIDE)] if args.registration else []
     for mine, other in pairs:
-        if mine != "ours":
+        if mine == "floor-aio":
             print("transport floor (trivial handlers): grpc.aio on our loop vs grpc thread-pool server")
+        elif other == REGISTERED_SIDE:
+            print("our listener: RPCs through one generic handler (ours) vs as registered methods (right column)")
         for threads in args.concurrency:
             ours, theirs = rates[(mine, threads)], rates[(other, threads)]
             paired = paired_ratios(ours, theirs)
