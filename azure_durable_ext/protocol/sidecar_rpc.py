@@ -77,29 +77,27 @@ def _passing_encoded(message: Message | bytes) -> bytes:
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
-def generic_handler(servicer: Any) -> grpc.GenericRpcHandler:
-    """A handler serving every RPC that ``servicer`` defines a method for.
-
-    RPCs the servicer lacks answer UNIMPLEMENTED, as gRPC does for unknown methods.
-    """
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, method_handlers(servicer))
-
-
-def register_servicers(server: grpc.Server | grpc.aio.Server, servicers: Sequence[Any]) -> None:
-    """Serve the RPCs the ``servicers`` define on ``server`` (before it starts), through one
-    generic handler. Where two servicers define one RPC, the first wins; RPCs none defines
-    answer UNIMPLEMENTED.
-
-    Not ``add_registered_method_handlers``: grpc.aio's server then awaits every incoming
-    call with ``asyncio.wait`` over one future per registered method plus one (23 here),
-    which cost ~9% of the server's CPU per StartInstance (bench/start_throughput.py), far
-    more than the generic handler's one dict lookup.
-    """
+def generic_handler(*servicers: Any) -> grpc.GenericRpcHandler:
+    """A handler serving every RPC one of ``servicers`` defines a method for (where two
+    define one RPC, the first wins); RPCs none defines answer UNIMPLEMENTED, as gRPC does
+    for unknown methods."""
     merged: dict[str, grpc.RpcMethodHandler] = {}
     for servicer in servicers:
         for name, handler in method_handlers(servicer).items():
             merged.setdefault(name, handler)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, merged),))
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, merged)
+
+
+def register_servicers(server: grpc.Server | grpc.aio.Server, servicers: Sequence[Any]) -> None:
+    """Serve the RPCs the ``servicers`` define on ``server`` (before it starts), through one
+    ``generic_handler``.
+
+    Not ``add_registered_method_handlers``: grpc.aio's server then awaits every incoming
+    call with ``asyncio.wait`` over one future per registered method plus one (23 here),
+    which cost 5-9% of the sidecar's CPU per StartInstance (``bench/start_throughput.py
+    --registration``), far more than the generic handler's dict lookup.
+    """
+    server.add_generic_rpc_handlers((generic_handler(*servicers),))
 
 
 class SidecarStub:
