@@ -1,11 +1,15 @@
 """StartInstance calls per second: our sidecar vs the durabletask.testing in-memory sidecar.
 
 Both sidecars run in their own subprocess (so neither competes with the client threads for
-this process's GIL), both bound to 127.0.0.1 on a free port. The same official
-``durabletask`` TaskHubGrpcClient code drives both: one client per thread, 1 and 16 threads,
-a warm-up, then a fixed number of starts. Prints calls/s side by side and ours/theirs.
+this process's GIL), both bound to 127.0.0.1 on a free port, both alive for the whole run.
+The same official ``durabletask`` TaskHubGrpcClient code drives both: one client per thread,
+1 and 16 threads, a warm-up, then batches of starts that alternate between the sides (A B,
+B A, ...), so drifting load on a shared machine hits both alike: whole runs of one side after
+the other gave medians 0.8-1.0 for the same code here, interleaved batches agree within a
+few percent. Prints calls/s and sidecar CPU per start side by side, ours/theirs over all
+batches, and the median and interquartile range of the per-batch ratios.
 
-    .venv/bin/python bench/start_throughput.py [--count 2000] [--rounds 3] [--with-dispatchers] [--floor] [--registration]
+    .venv/bin/python bench/start_throughput.py [--count 6000] [--batch 200] [--with-dispatchers] [--floor] [--registration]
 
 ``--registration`` also runs our listener with its RPCs added as registered methods
 (``add_registered_method_handlers``), the way it served them before: grpc.aio then waits
@@ -17,13 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import statistics
 import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
-from _support import SidecarProcess, announce_port, median, paired_ratios, serve_commands, serve_durabletask_testing, spread
+from _support import SidecarProcess, announce_port, serve_commands, serve_durabletask_testing
 
 SIDES = ("ours", "theirs")
 #: Trivial StartInstance servers (answer at once, store nothing): what the gRPC stack alone
@@ -148,12 +153,59 @@ def run_starts(address: str, threads: int, count: int, warmup: int, cpu: "Callab
             c.close()
 
 
+def _start_batch(clients: list[Any], count: int, input: Any) -> None:
+    """``count`` starts spread over ``clients``, one thread each."""
+    per_client = max(1, count // len(clients))
+
+    def work(client: Any) -> None:
+        for _ in range(per_client):
+            client.schedule_new_orchestration("HelloOrchestration", input=input, version="1.2.0")
+
+    pool = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+def run_interleaved(
+    sidecars: dict[str, SidecarProcess], threads: int, count: int, batch: int, warmup: int
+) -> dict[str, tuple[float, float, list[float]]]:
+    """{side: (starts/s, sidecar CPU ms per start, seconds per batch)}: ``count`` starts per
+    side in batches of ``batch``, alternating between the sides batch by batch."""
+    from durabletask.client import TaskHubGrpcClient
+
+    sides = list(sidecars)
+    clients = {side: [TaskHubGrpcClient(host_address=sidecars[side].address) for _ in range(threads)] for side in sides}
+    try:
+        for side in sides:
+            _start_batch(clients[side], max(warmup, threads), "warm")
+        batch = max(batch, threads)
+        done = (batch // threads) * threads
+        seconds: dict[str, list[float]] = {side: [] for side in sides}
+        cpu: dict[str, float] = dict.fromkeys(sides, 0.0)
+        for index in range(max(1, count // batch)):
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                cpu_before, began = sidecars[side].cpu_seconds(), time.perf_counter()
+                _start_batch(clients[side], batch, {"n": 1})
+                seconds[side].append(time.perf_counter() - began)
+                cpu[side] += sidecars[side].cpu_seconds() - cpu_before
+        return {
+            side: (done * len(seconds[side]) / sum(seconds[side]), cpu[side] * 1000 / (done * len(seconds[side])), seconds[side])
+            for side in sides
+        }
+    finally:
+        for side_clients in clients.values():
+            for client in side_clients:
+                client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", choices=SIDES + FLOOR_SIDES + (REGISTERED_SIDE,), help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, default=2000, help="measured starts per run")
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="runs per side and concurrency")
+    parser.add_argument("--count", type=int, default=6000, help="measured starts per side and concurrency")
+    parser.add_argument("--batch", type=int, default=200, help="starts per batch (sides alternate batch by batch)")
+    parser.add_argument("--warmup", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--with-dispatchers", action="store_true",
                         help="run our side as `durable-ext sidecar` does, dispatchers included")
@@ -172,37 +224,38 @@ def main() -> None:
     logging.getLogger("durabletask-client").setLevel(logging.WARNING)
     logging.disable(logging.INFO)
 
-    rates: dict[tuple[str, int], list[float]] = {}
-    cpu_ms: dict[tuple[str, int], list[float]] = {}
-    for round_no in range(args.rounds):
-        for threads in args.concurrency:
-            # Alternate which side goes first so drifting machine load hits both alike.
-            sides = SIDES + (FLOOR_SIDES if args.floor else ()) + ((REGISTERED_SIDE,) if args.registration else ())
-            for side in sides if round_no % 2 == 0 else sides[::-1]:
-                extra = ["--with-dispatchers"] if args.with_dispatchers and side in ("ours", REGISTERED_SIDE) else []
-                with SidecarProcess(__file__, side, extra) as sidecar:
-                    rate, ms = run_starts(sidecar.address, threads, args.count, args.warmup, sidecar.cpu_seconds)
-                rates.setdefault((side, threads), []).append(rate)
-                cpu_ms.setdefault((side, threads), []).append(ms)
-
-    ours_kind = "listener + dispatchers" if args.with_dispatchers else "listener"
-    print(f"StartInstance throughput: {args.count} starts per run, {args.rounds} rounds, "
-          f"best run per side (calls/s), median of the per-round ratios; ours = {ours_kind} + memory")
-    print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'best ratio':>11} {'median ratio':>13}"
-          f" {'ratio spread':>13}   median sidecar CPU ms/start ours | theirs")
     pairs = [("ours", "theirs")] + ([("floor-aio", "floor-sync")] if args.floor else [])
     pairs += [("ours", REGISTERED_SIDE)] if args.registration else []
+    results: dict[int, dict[str, tuple[float, float, list[float]]]] = {}
+    for threads in args.concurrency:
+        # Each pair alive at once and interleaved; pairs run one after the other.
+        for mine, other in pairs:
+            extra = ["--with-dispatchers"] if args.with_dispatchers else []
+            with SidecarProcess(__file__, mine, extra if mine == "ours" else []) as a, SidecarProcess(
+                __file__, other, extra if other == REGISTERED_SIDE else []
+            ) as b:
+                results.setdefault(threads, {}).update(
+                    {f"{mine}|{other}:{side}": r for side, r in run_interleaved({mine: a, other: b}, threads, args.count, args.batch, args.warmup).items()}
+                )
+
+    ours_kind = "listener + dispatchers" if args.with_dispatchers else "listener"
+    print(f"StartInstance throughput: {args.count} starts per side and concurrency in batches of {args.batch}, "
+          f"the two sides alternating batch by batch; ours = {ours_kind} + memory")
+    print(f"{'callers':>8} {'ours':>8} {'durabletask.testing':>20} {'ratio':>7} {'batch median':>13}"
+          f" {'batch IQR':>11}   sidecar CPU ms/start ours | theirs")
     for mine, other in pairs:
         if mine == "floor-aio":
             print("transport floor (trivial handlers): grpc.aio on our loop vs grpc thread-pool server")
         elif other == REGISTERED_SIDE:
             print("our listener: RPCs through one generic handler (ours) vs as registered methods (right column)")
         for threads in args.concurrency:
-            ours, theirs = rates[(mine, threads)], rates[(other, threads)]
-            paired = paired_ratios(ours, theirs)
-            print(f"{threads:>8} {max(ours):>8.0f} {max(theirs):>20.0f} {max(ours) / max(theirs):>11.2f}"
-                  f" {median(paired):>13.2f} {spread(paired):>13}"
-                  f"   {median(cpu_ms[(mine, threads)]):>10.3f} | {median(cpu_ms[(other, threads)]):.3f}")
+            rate_a, cpu_a, seconds_a = results[threads][f"{mine}|{other}:{mine}"]
+            rate_b, cpu_b, seconds_b = results[threads][f"{mine}|{other}:{other}"]
+            per_batch = sorted(b / a for a, b in zip(seconds_a, seconds_b))
+            quartiles = statistics.quantiles(per_batch, n=4) if len(per_batch) > 1 else per_batch * 3
+            print(f"{threads:>8} {rate_a:>8.0f} {rate_b:>20.0f} {rate_a / rate_b:>7.2f} {statistics.median(per_batch):>13.2f}"
+                  f" {quartiles[0]:>5.2f}-{quartiles[-1]:.2f}   {cpu_a:>10.3f} | {cpu_b:.3f}")
+
 
 if __name__ == "__main__":
     main()
