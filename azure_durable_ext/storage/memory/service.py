@@ -47,7 +47,7 @@ from ...core.model import (
     TaskMessage,
 )
 from ...core.status import OrchestrationStatus
-from ...protocol.convert import from_timestamp, optional_string
+from ...protocol.convert import from_timestamp
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
 from .activities import ActivityQueue
 from .records import (
@@ -126,12 +126,12 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst.state = InstanceState(
             instance_id=start.instance_id,
             name=started.name,
-            version=optional_string(started, "version"),
+            version=started.version.value if started.HasField("version") else None,
             execution_id=start.execution_id or "",
             status=OrchestrationStatus.PENDING,
             created_at=now,
             last_updated_at=now,
-            input=optional_string(started, "input"),
+            input=started.input.value if started.HasField("input") else None,
             scheduled_start_at=(
                 from_timestamp(started.scheduledStartTimestamp)
                 if started.HasField("scheduledStartTimestamp")
@@ -145,9 +145,11 @@ class InMemoryOrchestrationService(OrchestrationService):
                 else None
             ),
         )
-        inst.history = []
+        if previous is not None:
+            inst.history = []
         inst.created_seq = next(self._sequence)
-        drop_superseded_starts(inst, start_execution_id(start))
+        if inst.messages or inst.held:
+            drop_superseded_starts(inst, start_execution_id(start))
         self._deliver(start)
         self._changes.notify(start.instance_id)
 
