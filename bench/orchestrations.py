@@ -1,7 +1,10 @@
 """Orchestrations end to end: our sidecar (in-memory, Azurite) vs the durabletask.testing sidecar.
 
 Every side runs in its own subprocess, bound to 127.0.0.1 on a free port; the same official
-``durabletask`` worker and client (in this process) drive each side in turn:
+``durabletask`` worker and client code (in this process) drives each side. Our in-memory
+sidecar and the durabletask.testing one are alive at once, each with its own worker, and each
+scenario runs on one and then on the other (who goes first alternates), so drifting load on
+this shared machine hits both alike; the Azurite side runs its scenarios on its own:
 
   (a) 200 hello-sequence orchestrations (3 activities each), start to finish;
   (b) one orchestration fanning out/in over 100 activities;
@@ -151,63 +154,97 @@ def serve_ours(storage: str, connection_string: str | None) -> None:
 Result = tuple[float, dict[str, float], float]
 
 
+class SideDriver:
+    """The official worker and client on one sidecar; ``measure`` runs one scenario."""
+
+    def __init__(self, sidecar: SidecarProcess) -> None:
+        from durabletask.client import TaskHubGrpcClient
+        from durabletask.worker import TaskHubGrpcWorker
+
+        self.sidecar = sidecar
+        self.worker = TaskHubGrpcWorker(host_address=sidecar.address)
+        for fn in (hello_sequence, fan_out_fan_in, chain, event_sink):
+            self.worker.add_orchestrator(fn)
+        for fn in (say_hello, double):
+            self.worker.add_activity(fn)
+        self.worker.start()
+        self.client = TaskHubGrpcClient(host_address=sidecar.address)
+        try:
+            wait(self.client, self.client.schedule_new_orchestration(hello_sequence))  # warm-up
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.client.close()
+        self.worker.stop()
+
+    def measure(self, key: str) -> Result:
+        """(rate, storage operations per unit by kind, sidecar CPU ms per unit) of scenario ``key``."""
+        before, cpu_before = self.sidecar.counts(), self.sidecar.cpu_seconds()
+        rate = getattr(self, f"scenario_{key}")()
+        cpu = self.sidecar.cpu_seconds() - cpu_before
+        after = self.sidecar.counts()
+        ops = {kind: (n - before.get(kind, 0)) / UNITS[key] for kind, n in after.items() if n != before.get(kind, 0)}
+        return rate, ops, cpu * 1000 / UNITS[key]
+
+    def scenario_a(self) -> float:
+        began = time.perf_counter()
+        ids = [self.client.schedule_new_orchestration(hello_sequence) for _ in range(200)]
+        with futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: wait(self.client, i), ids))
+        return 200 / (time.perf_counter() - began)
+
+    def _single(self, fn: Any, n: int) -> float:
+        began = time.perf_counter()
+        wait(self.client, self.client.schedule_new_orchestration(fn, input=n))
+        return n / (time.perf_counter() - began)
+
+    def scenario_b(self) -> float:
+        return self._single(fan_out_fan_in, 100)
+
+    def scenario_c(self) -> float:
+        return self._single(chain, 50)
+
+    def scenario_d(self) -> float:
+        instance_id = self.client.schedule_new_orchestration(event_sink, input=100)
+        self.client.wait_for_orchestration_start(instance_id, timeout=60)
+        began = time.perf_counter()
+        for i in range(100):
+            self.client.raise_orchestration_event(instance_id, "tick", data=i)
+        wait(self.client, instance_id)
+        return 100 / (time.perf_counter() - began)
+
+
 def run_side(sidecar: SidecarProcess) -> dict[str, Result]:
-    """{scenario: (rate, storage operations per unit by kind, sidecar CPU ms per unit)}."""
-    address, counts = sidecar.address, sidecar.counts
-    from durabletask.client import TaskHubGrpcClient
-    from durabletask.worker import TaskHubGrpcWorker
-
-    worker = TaskHubGrpcWorker(host_address=address)
-    for fn in (hello_sequence, fan_out_fan_in, chain, event_sink):
-        worker.add_orchestrator(fn)
-    for fn in (say_hello, double):
-        worker.add_activity(fn)
-    worker.start()
-    client = TaskHubGrpcClient(host_address=address)
-    results: dict[str, Result] = {}
+    """{scenario: Result} of every scenario, in order, on one sidecar."""
+    driver = SideDriver(sidecar)
     try:
-        wait(client, client.schedule_new_orchestration(hello_sequence))  # warm-up
-
-        def measure(key: str, run: Callable[[], float]) -> None:
-            before, cpu_before = counts(), sidecar.cpu_seconds()
-            rate = run()
-            cpu = sidecar.cpu_seconds() - cpu_before
-            after = counts()
-            ops = {kind: (n - before.get(kind, 0)) / UNITS[key] for kind, n in after.items() if n != before.get(kind, 0)}
-            results[key] = (rate, ops, cpu * 1000 / UNITS[key])
-
-        def scenario_a() -> float:
-            began = time.perf_counter()
-            ids = [client.schedule_new_orchestration(hello_sequence) for _ in range(200)]
-            with futures.ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda i: wait(client, i), ids))
-            return 200 / (time.perf_counter() - began)
-
-        def single(fn: Any, n: int) -> Callable[[], float]:
-            def run() -> float:
-                began = time.perf_counter()
-                wait(client, client.schedule_new_orchestration(fn, input=n))
-                return n / (time.perf_counter() - began)
-
-            return run
-
-        def scenario_d() -> float:
-            instance_id = client.schedule_new_orchestration(event_sink, input=100)
-            client.wait_for_orchestration_start(instance_id, timeout=60)
-            began = time.perf_counter()
-            for i in range(100):
-                client.raise_orchestration_event(instance_id, "tick", data=i)
-            wait(client, instance_id)
-            return 100 / (time.perf_counter() - began)
-
-        measure("a", scenario_a)
-        measure("b", single(fan_out_fan_in, 100))
-        measure("c", single(chain, 50))
-        measure("d", scenario_d)
+        return {key: driver.measure(key) for key in SCENARIOS}
     finally:
-        client.close()
-        worker.stop()
-    return results
+        driver.close()
+
+
+def run_pair_interleaved(first: SidecarProcess, second: SidecarProcess, flip: bool) -> dict[str, tuple[Result, Result]]:
+    """Both sidecars (and a worker on each) alive at once; each scenario runs on one, then
+    on the other (who goes first alternates by scenario, and ``flip`` swaps it), so
+    drifting load on a shared machine hits both sides alike."""
+    drivers = [SideDriver(first)]
+    try:
+        drivers.append(SideDriver(second))
+        results: dict[str, tuple[Result, Result]] = {}
+        for index, key in enumerate(SCENARIOS):
+            order = [0, 1] if (index % 2 == 0) != flip else [1, 0]
+            measured = {i: drivers[i].measure(key) for i in order}
+            results[key] = (measured[0], measured[1])
+        return results
+    finally:
+        for driver in drivers:
+            driver.close()
+
+
+def profile_path(args: argparse.Namespace, side: str) -> str | None:
+    return os.path.join(args.profile_dir, f"{side}.prof") if args.profile_dir else None
 
 
 def wait(client: Any, instance_id: str) -> None:
@@ -244,14 +281,18 @@ def main() -> None:
     probes: list[dict[str, float]] = []
     try:
         for round_no in range(args.rounds):
-            order = sides if round_no % 2 == 0 else sides[::-1]
-            for side in order:
+            if "ours-memory" in sides and "theirs" in sides:
+                with SidecarProcess(__file__, "ours-memory", profile_to=profile_path(args, "ours-memory")) as ours, \
+                        SidecarProcess(__file__, "theirs", profile_to=profile_path(args, "theirs")) as theirs:
+                    for key, (mine, other) in run_pair_interleaved(ours, theirs, flip=round_no % 2 == 1).items():
+                        runs.setdefault(("ours-memory", key), []).append(mine)
+                        runs.setdefault(("theirs", key), []).append(other)
+            for side in [s for s in sides if s == "ours-azurite" or not {"ours-memory", "theirs"} <= set(sides)]:
                 connection = azurite.connection_string if azurite and side == "ours-azurite" else None
                 extra = ["--connection-string", connection] if connection else []
-                profile = os.path.join(args.profile_dir, f"{side}.prof") if args.profile_dir else None
                 if connection:
                     probes.append(probe_rates(connection))  # the raw rates, right before the side runs
-                with SidecarProcess(__file__, side, extra, profile_to=profile) as sidecar:
+                with SidecarProcess(__file__, side, extra, profile_to=profile_path(args, side)) as sidecar:
                     for key, result in run_side(sidecar).items():
                         runs.setdefault((side, key), []).append(result)
     finally:
