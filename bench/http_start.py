@@ -4,7 +4,8 @@ HTTP path: POST /api/orchestrators/HelloOrchestration -> front door -> FunctionR
 InvocationRequest + forwarded HTTP request -> worker pipeline -> HttpStart -> gRPC
 StartInstance -> sidecar -> Azure Storage (Azurite). Direct: the same StartInstance from
 GrpcDurableTaskClient to the same sidecar, in the same run. Rounds alternate the two sides
-so both see the same background load. Two scenarios: "quiet" (``--no-dispatch``: the
+so both see the same background load (and within a round they alternate in batches of 25
+starts, 100 at concurrency 32). Two scenarios: "quiet" (``--no-dispatch``: the
 instances stay Pending, the start path alone) and "busy" (the started orchestrations run on
 the worker meanwhile, competing for the same 2 cores and the same Azurite).
 
@@ -109,7 +110,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def run(host: DevHostProcess, count: int, rounds: int, cpu: bool = False) -> None:
+async def run(host: DevHostProcess, count: int, rounds: int, cpu: bool = False, batch: int = 25) -> None:
     from azure_durable_ext.client import GrpcDurableTaskClient
 
     url = f"{host.base_url}/api/orchestrators/{ORCHESTRATOR}"
@@ -137,19 +138,27 @@ async def run(host: DevHostProcess, count: int, rounds: int, cpu: bool = False) 
             used = {name: [0.0, 0.0] for name in sides}
             round_ratios: list[float] = []
             n = count if concurrency == 1 else count * 4
+            per_batch = max(concurrency, batch if concurrency == 1 else batch * 4)
             for _ in range(rounds):
-                round_p50 = {}
-                for name, side in sides.items():
-                    before = host.cpu_seconds() if cpu else (0.0, 0.0)
-                    rate, latencies = await measure(side, n, concurrency)
-                    if cpu:
-                        after = host.cpu_seconds()
-                        used[name][0] += after[0] - before[0]
-                        used[name][1] += after[1] - before[1]
-                    results[name][0].append(rate)
-                    results[name][1].extend(latencies)
-                    round_p50[name] = percentile(latencies, 50)
-                round_ratios.append(round_p50["http"] / round_p50["direct"])
+                round_latencies: dict[str, list[float]] = {name: [] for name in sides}
+                round_seconds = dict.fromkeys(sides, 0.0)
+                # Within a round the sides alternate batch by batch (A B, B A, ...), so load
+                # drifting on the shared machine hits both alike.
+                for index in range(max(1, n // per_batch)):
+                    for name in list(sides) if index % 2 == 0 else list(sides)[::-1]:
+                        before = host.cpu_seconds() if cpu else (0.0, 0.0)
+                        began = time.perf_counter()
+                        _, latencies = await measure(sides[name], per_batch, concurrency)
+                        round_seconds[name] += time.perf_counter() - began
+                        if cpu:
+                            after = host.cpu_seconds()
+                            used[name][0] += after[0] - before[0]
+                            used[name][1] += after[1] - before[1]
+                        round_latencies[name].extend(latencies)
+                for name in sides:
+                    results[name][0].append(len(round_latencies[name]) / round_seconds[name])
+                    results[name][1].extend(round_latencies[name])
+                round_ratios.append(percentile(round_latencies["http"], 50) / percentile(round_latencies["direct"], 50))
             summary = {}
             for name, (rates, latencies) in results.items():
                 p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
@@ -170,6 +179,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=50, help="starts per side per round at concurrency 1 (x4 at 32)")
     parser.add_argument("--rounds", type=int, default=4,
                         help="rounds alternating the sides (each round's p50 ratio shows the spread)")
+    parser.add_argument("--batch", type=int, default=25,
+                        help="starts per batch at concurrency 1 (x4 at 32); within a round the sides alternate batch by batch")
     parser.add_argument("--storage", choices=("azure", "memory"), default="azure")
     parser.add_argument("--http-proxying", action="store_true",
                         help="the worker serves HTTP itself and the dev host forwards each request to it (default: "
@@ -193,7 +204,7 @@ def main() -> None:
             try:
                 print(f"\n== {'busy: the started orchestrations run on the worker meanwhile' if dispatch else 'quiet: starts only (--no-dispatch)'}"
                       f"\ndev host {host.base_url} (sidecar {host.grpc_address}), storage {args.storage}, {os.cpu_count()} cores")
-                asyncio.run(run(host, args.count, args.rounds, args.cpu))
+                asyncio.run(run(host, args.count, args.rounds, args.cpu, args.batch))
             finally:
                 host.stop()
         finally:
