@@ -280,14 +280,16 @@ def main() -> None:
     runs: dict[tuple[str, str], list[Result]] = {}
     probes: list[dict[str, float]] = []
     try:
+        paired = {"ours-memory", "theirs"} <= set(sides)
+        alone = [side for side in sides if not (paired and side in ("ours-memory", "theirs"))]
         for round_no in range(args.rounds):
-            if "ours-memory" in sides and "theirs" in sides:
+            if paired:
                 with SidecarProcess(__file__, "ours-memory", profile_to=profile_path(args, "ours-memory")) as ours, \
                         SidecarProcess(__file__, "theirs", profile_to=profile_path(args, "theirs")) as theirs:
                     for key, (mine, other) in run_pair_interleaved(ours, theirs, flip=round_no % 2 == 1).items():
                         runs.setdefault(("ours-memory", key), []).append(mine)
                         runs.setdefault(("theirs", key), []).append(other)
-            for side in [s for s in sides if s == "ours-azurite" or not {"ours-memory", "theirs"} <= set(sides)]:
+            for side in alone:
                 connection = azurite.connection_string if azurite and side == "ours-azurite" else None
                 extra = ["--connection-string", connection] if connection else []
                 if connection:

@@ -226,16 +226,16 @@ def main() -> None:
 
     pairs = [("ours", "theirs")] + ([("floor-aio", "floor-sync")] if args.floor else [])
     pairs += [("ours", REGISTERED_SIDE)] if args.registration else []
-    results: dict[int, dict[str, tuple[float, float, list[float]]]] = {}
+    results: dict[tuple[int, str, str], dict[str, tuple[float, float, list[float]]]] = {}
+    extra = ["--with-dispatchers"] if args.with_dispatchers else []
     for threads in args.concurrency:
         # Each pair alive at once and interleaved; pairs run one after the other.
         for mine, other in pairs:
-            extra = ["--with-dispatchers"] if args.with_dispatchers else []
             with SidecarProcess(__file__, mine, extra if mine == "ours" else []) as a, SidecarProcess(
                 __file__, other, extra if other == REGISTERED_SIDE else []
             ) as b:
-                results.setdefault(threads, {}).update(
-                    {f"{mine}|{other}:{side}": r for side, r in run_interleaved({mine: a, other: b}, threads, args.count, args.batch, args.warmup).items()}
+                results[(threads, mine, other)] = run_interleaved(
+                    {mine: a, other: b}, threads, args.count, args.batch, args.warmup
                 )
 
     ours_kind = "listener + dispatchers" if args.with_dispatchers else "listener"
@@ -249,8 +249,8 @@ def main() -> None:
         elif other == REGISTERED_SIDE:
             print("our listener: RPCs through one generic handler (ours) vs as registered methods (right column)")
         for threads in args.concurrency:
-            rate_a, cpu_a, seconds_a = results[threads][f"{mine}|{other}:{mine}"]
-            rate_b, cpu_b, seconds_b = results[threads][f"{mine}|{other}:{other}"]
+            rate_a, cpu_a, seconds_a = results[(threads, mine, other)][mine]
+            rate_b, cpu_b, seconds_b = results[(threads, mine, other)][other]
             per_batch = sorted(b / a for a, b in zip(seconds_a, seconds_b))
             quartiles = statistics.quantiles(per_batch, n=4) if len(per_batch) > 1 else per_batch * 3
             print(f"{threads:>8} {rate_a:>8.0f} {rate_b:>20.0f} {rate_a / rate_b:>7.2f} {statistics.median(per_batch):>13.2f}"

@@ -32,19 +32,19 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+def _length_delimited(tag: bytes, data: bytes) -> bytes:
+    return tag + _varint(len(data)) + data
+
+
 def encode_past_event(event: pb.HistoryEvent) -> bytes:
     """``event`` as one ``pastEvents`` entry of an encoded OrchestratorRequest."""
-    data = event.SerializeToString()
-    return _PAST_EVENTS_TAG + _varint(len(data)) + data
+    return _length_delimited(_PAST_EVENTS_TAG, event.SerializeToString())
 
 
 def encoded_orchestrator_work_item(request: pb.OrchestratorRequest, completion_token: str) -> bytes:
     """The encoding of ``WorkItem(orchestratorRequest=request, completionToken=...)``."""
-    data = request.SerializeToString()
-    token = completion_token.encode()
-    return (
-        _ORCHESTRATOR_REQUEST_TAG + _varint(len(data)) + data
-        + _COMPLETION_TOKEN_TAG + _varint(len(token)) + token
+    return _length_delimited(_ORCHESTRATOR_REQUEST_TAG, request.SerializeToString()) + _length_delimited(
+        _COMPLETION_TOKEN_TAG, completion_token.encode()
     )
 
 

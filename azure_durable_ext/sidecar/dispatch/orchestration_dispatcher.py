@@ -127,17 +127,18 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
     async def renew(self, item: OrchestrationWorkItem) -> None:
         await self.service.renew_orchestration(item)
 
-    def _in_event_burst(self, item: OrchestrationWorkItem) -> bool:
-        """External events arriving right after the instance's previous episode: wait for
-        the rest of the burst, so one episode (one replay of the whole history by the
-        worker) takes it instead of one episode per event or two."""
+    def _in_event_burst(self, item: OrchestrationWorkItem) -> EventBurstCoalescing | None:
+        """The settings to hold ``item`` under (``event_bursts``) when it holds external events
+        arriving right after the instance's previous episode, else None: waiting for the rest
+        of the burst lets one episode (one replay of the whole history by the worker) take it
+        instead of one per event or two."""
         bursts = self.event_bursts
         if bursts is None or item.dequeue_count > 1:
-            return False
+            return None
         last = self._last_episode.get(item.instance_id)
         if last is None or self.clock.monotonic() - last > bursts.quiet:
-            return False
-        return all(m.event.HasField("eventRaised") for m in item.new_messages)
+            return None
+        return bursts if all(m.event.HasField("eventRaised") for m in item.new_messages) else None
 
     async def _hold_for_burst(self, item: OrchestrationWorkItem, bursts: EventBurstCoalescing) -> None:
         """Keep ``item``'s lock until its backlog stops growing for ``quiet`` seconds or
@@ -161,12 +162,13 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self._last_episode[instance_id] = self.clock.monotonic()
 
     async def handle(self, item: OrchestrationWorkItem) -> None:
-        if self.event_bursts is not None and self._in_event_burst(item):
+        bursts = self._in_event_burst(item)
+        if bursts is not None:
             # Hold the lock, not the messages: an abandon delays only the messages it puts
             # back, while everything sent to a locked instance waits behind the lock. Put
             # back at once, the whole burst then comes as one batch (delivered twice, so it
             # is not held again).
-            await self._hold_for_burst(item, self.event_bursts)
+            await self._hold_for_burst(item, bursts)
             await self._put_back(item, 0.0, "coalescing a burst of external events")
             return
         plan = plan_episode(item, self.clock.now())

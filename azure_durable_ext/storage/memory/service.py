@@ -47,7 +47,7 @@ from ...core.model import (
     TaskMessage,
 )
 from ...core.status import OrchestrationStatus
-from ...protocol.convert import from_timestamp
+from ...protocol.convert import from_timestamp, optional_string
 from ..service import ActivityWorkItem, OrchestrationService, OrchestrationWorkItem
 from .activities import ActivityQueue
 from .records import (
@@ -126,12 +126,12 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst.state = InstanceState(
             instance_id=start.instance_id,
             name=started.name,
-            version=started.version.value if started.HasField("version") else None,
+            version=optional_string(started, "version"),
             execution_id=start.execution_id or "",
             status=OrchestrationStatus.PENDING,
             created_at=now,
             last_updated_at=now,
-            input=started.input.value if started.HasField("input") else None,
+            input=optional_string(started, "input"),
             scheduled_start_at=(
                 from_timestamp(started.scheduledStartTimestamp)
                 if started.HasField("scheduledStartTimestamp")
