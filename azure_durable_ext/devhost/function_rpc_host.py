@@ -22,7 +22,14 @@ from pathlib import Path
 import grpc
 
 from ..core.errors import ConfigurationError, StorageUnavailableError
-from ..protocol.function_rpc import LATE_INVOCATION_LOGS, content_kind, frpc, generic_handler, message_size_options
+from ..protocol.function_rpc import (
+    INVOCATION_LOGS_IN_RESPONSE,
+    LATE_INVOCATION_LOGS,
+    content_kind,
+    frpc,
+    generic_handler,
+    message_size_options,
+)
 from .loaded_functions import FunctionTable, LoadedFunction
 from .log_lines import log_line
 
@@ -232,9 +239,12 @@ class FunctionRpcHost:
                 self._stream = stream
                 self._handshake = asyncio.create_task(self._initialize(stream), name="function-worker-init")
             elif kind == "invocation_response":
-                future = self._invocations.pop(message.invocation_response.invocation_id, None)
+                response = message.invocation_response
+                for record in response.result.logs:  # logged by the invocation (INVOCATION_LOGS_IN_RESPONSE)
+                    self._log(record)
+                future = self._invocations.pop(response.invocation_id, None)
                 if future is not None and not future.done():
-                    future.set_result(message.invocation_response)
+                    future.set_result(response)
             elif kind == "rpc_log":
                 self._log(message.rpc_log)
             else:
@@ -256,7 +266,7 @@ class FunctionRpcHost:
         try:
             init = await stream.request("worker_init_response", timeout, worker_init_request=frpc.WorkerInitRequest(
                 host_version=HOST_VERSION, function_app_directory=self.app_dir, worker_directory=self.app_dir,
-                capabilities={LATE_INVOCATION_LOGS: "true"}))
+                capabilities={LATE_INVOCATION_LOGS: "true", INVOCATION_LOGS_IN_RESPONSE: "true"}))
             _check(init.worker_init_response.result, "worker init")
             self.http_uri = init.worker_init_response.capabilities.get("HttpUri") or None
             reply = await stream.request(

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..protocol.function_rpc import LATE_INVOCATION_LOGS, content_kind, frpc
+from ..protocol.function_rpc import INVOCATION_LOGS_IN_RESPONSE, LATE_INVOCATION_LOGS, content_kind, frpc
 from .application import FunctionsApplication
 from .client_pool import SHARED_CLIENTS
 from .definitions import FunctionDefinition, IndexedApp, index_function_app
@@ -129,6 +129,8 @@ class GrpcWorker:
                 log.exception("handling %s (request %s) failed", kind, message.request_id)
                 return
             if isinstance(answer, frpc.StreamingMessage):
+                if invocation_id and self.held_logs is not None:
+                    self.held_logs.attach(invocation_id, answer.invocation_response.result)
                 await self._deliver(answer)
             elif answer is not None:
                 field, content = answer
@@ -184,6 +186,8 @@ class GrpcWorker:
         self.host_capabilities = dict(request.capabilities)
         if self.held_logs is not None:
             self.held_logs.active = self.host_capabilities.get(LATE_INVOCATION_LOGS, "").lower() == "true"
+            self.held_logs.into_response = self.held_logs.active and (
+                self.host_capabilities.get(INVOCATION_LOGS_IN_RESPONSE, "").lower() == "true")
         if request.function_app_directory:
             self.app_directory = request.function_app_directory
         capabilities = {

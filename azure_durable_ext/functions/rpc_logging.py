@@ -9,6 +9,10 @@ written before the response it delays the response. An invocation still running 
 ``max_delay`` gets its records sent from then on as they come, so long-running functions
 still show their logs live. The Functions host drops records that arrive after the
 invocation's response, so without the capability every record is sent as it is logged.
+
+A host that also reads records from the response itself (``INVOCATION_LOGS_IN_RESPONSE``,
+our dev host again) gets the held records inside the InvocationResponse (``result.logs``):
+one stream message per invocation instead of one more per record, on both sides.
 """
 from __future__ import annotations
 
@@ -90,6 +94,8 @@ class HeldInvocationLogs:
         self._deadlines: dict[str, float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self.active = False
+        #: The host reads records from the response (``attach``) rather than after it.
+        self.into_response = False
 
     def begin(self, invocation_id: str) -> None:
         if invocation_id and self.active and self.max_delay > 0:
@@ -107,6 +113,16 @@ class HeldInvocationLogs:
             deadline = self._deadlines[invocation_id] = loop.time() + self.max_delay
             if self._timer is None:
                 self._timer = loop.call_at(deadline, self._expire)
+
+    def attach(self, invocation_id: str, result: frpc.StatusResult) -> None:
+        """Move the records held for ``invocation_id`` into its response's ``result.logs``
+        when the host reads them there; later records of it are not held."""
+        if not self.into_response:
+            return
+        self._deadlines.pop(invocation_id, None)
+        held = self._held.pop(invocation_id, None)
+        if held:
+            result.logs.extend(message.rpc_log for message in held)
 
     def end(self, invocation_id: str) -> None:
         self._deadlines.pop(invocation_id, None)

@@ -72,8 +72,15 @@ def message_size_options(max_message_length: int | None) -> list[tuple[str, int]
 #: so a worker may send them late only to a host that advertises this.
 LATE_INVOCATION_LOGS = "AcceptsRpcLogAfterInvocationResponse"
 
+#: Host capability of our dev host: it shows the RpcLog records an InvocationResponse carries
+#: in ``result.logs`` (each with its invocation id), as if each had come as its own RpcLog.
+#: A worker may then put an invocation's held records into its response instead of writing
+#: one more stream message per record. The Functions host does not read them there.
+INVOCATION_LOGS_IN_RESPONSE = "ReadsInvocationResponseLogs"
+
 __all__ = [
     "EVENT_STREAM_PATH",
+    "INVOCATION_LOGS_IN_RESPONSE",
     "LATE_INVOCATION_LOGS",
     "FunctionRpcStub",
     "SERVICE_NAME",

@@ -98,7 +98,7 @@ async def test_invocation_lines_and_the_workers_records_reach_the_host_log(caplo
     async with running_dev_host(TEST_APP) as host, aiohttp.ClientSession() as s:
         async with s.get(f"{host.base_url}/api/slow/1") as r:
             assert r.status == 200
-        for _ in range(500):  # "Executed" is written once the answer is out, the record after it
+        for _ in range(500):  # "Executed" is written once the answer is out
             if any("sleeping 1 ms" in m for m in caplog.messages):
                 break
             await asyncio.sleep(0.01)
@@ -110,6 +110,8 @@ async def test_invocation_lines_and_the_workers_records_reach_the_host_log(caplo
     assert caplog.messages.index(executing[0]) < caplog.messages.index(executed[0])
     records = [r for r in caplog.records if r.name == "azure_durable_ext.devhost.worker" and "sleeping 1 ms" in r.getMessage()]
     assert [r.getMessage() for r in records] == [f"[{invocation_id[:8]}] sleeping 1 ms"]
+    # The record comes inside the response (INVOCATION_LOGS_IN_RESPONSE): before "Executed".
+    assert caplog.messages.index(records[0].getMessage()) < caplog.messages.index(executed[0])
 
 
 async def test_the_invocation_request_carries_the_http_request_and_route_parameters() -> None:
