@@ -9,10 +9,16 @@ own transport and policy objects without those, keeping what every request needs
 id, storage headers (date, version), user agent, proxy, the client's retry policy (its
 settings and backoff) and its credential (SharedKey or token signing; a SAS travels in the
 URL). Policies it does not know are kept.
+
+Each request gets its ``x-ms-client-request-id`` here (a version 4 GUID): left to the SDKs'
+policies, azure-core's request-id policy and the storage headers policy (queues, blobs) each
+make a ``uuid1``, and CPython's uuid1 asks libuuid, which tries the uuidd daemon's socket on
+every call (socket, connect, close when no daemon runs): 12.8 us per call against ~2 us.
 """
 from __future__ import annotations
 
 import copy
+import os
 import weakref
 from typing import Any
 
@@ -45,6 +51,26 @@ _LEFT_OUT_NAMES = frozenset({
 })
 
 
+REQUEST_ID_HEADER = "x-ms-client-request-id"
+#: The storage SDKs' headers policy (azure.storage.queue / .blob) overwrites the request id
+#: header with this option, or with a uuid1 when the option is absent.
+_REQUEST_ID_OPTION = "client_request_id"
+
+
+def new_request_id() -> str:
+    """A random (version 4) GUID, dashed, for ``x-ms-client-request-id``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _reads_request_id_option(policy: Any) -> bool:
+    cls = type(policy)
+    return cls.__name__ == "StorageHeadersPolicy" and cls.__module__.startswith("azure.storage.")
+
+
 def essential_pipeline(client: Any) -> AsyncPipeline | None:
     """A pipeline for ``client`` (an async QueueClient or TableClient) without the policies
     above; None when the client is not built as expected (another SDK version): callers
@@ -68,18 +94,28 @@ def essential_pipeline(client: Any) -> AsyncPipeline | None:
     return AsyncPipeline(transport, policies=kept)
 
 
-#: Each client's essential pipeline (None: it could not be built), built on first use.
-_pipelines: "weakref.WeakKeyDictionary[Any, AsyncPipeline | None]" = weakref.WeakKeyDictionary()
-_UNBUILT: Any = object()
+#: Each client's essential pipeline (None: it could not be built) and whether it passes the
+#: request id option on (see ``_REQUEST_ID_OPTION``), built on first use.
+_pipelines: "weakref.WeakKeyDictionary[Any, tuple[AsyncPipeline | None, bool]]" = weakref.WeakKeyDictionary()
 
 
 async def send_whole(client: Any, request: HttpRequest, **options: Any) -> AsyncHttpResponse:
     """Send ``request`` through ``client``'s essential pipeline (its own pipeline when that
     cannot be built) and read the whole answer. Streamed, then read: the content decoder the
     SDK pipeline would otherwise run cannot read a batch's multipart answer."""
-    pipeline = _pipelines.get(client, _UNBUILT)
-    if pipeline is _UNBUILT:
-        pipeline = _pipelines[client] = essential_pipeline(client)
+    built = _pipelines.get(client)
+    if built is None:
+        pipeline = essential_pipeline(client)
+        reads_option = pipeline is not None and any(
+            _reads_request_id_option(getattr(p, "_policy", p)) for p in pipeline._impl_policies  # noqa: SLF001
+        )
+        built = _pipelines[client] = (pipeline, reads_option)
+    pipeline, reads_option = built
+    if REQUEST_ID_HEADER not in request.headers:
+        # azure-core's request-id policy keeps a header that is already there.
+        request_id = request.headers[REQUEST_ID_HEADER] = options.get(_REQUEST_ID_OPTION) or new_request_id()
+        if reads_option:
+            options[_REQUEST_ID_OPTION] = request_id
     response: AsyncHttpResponse
     if pipeline is None:
         response = await client._client.send_request(request, stream=True, **options)  # noqa: SLF001 - the client's pipeline

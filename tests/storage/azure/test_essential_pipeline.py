@@ -2,6 +2,7 @@
 left intact (against Azurite)."""
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -10,9 +11,9 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess
 from azure_durable_ext.storage.azure.connection import client_options, parse_connection_string
-from azure_durable_ext.storage.azure.essential_pipeline import essential_pipeline
-from azure_durable_ext.storage.azure.queue_rest import QueueRestChannel
-from azure_durable_ext.storage.azure.table_batch import submit_batch
+from azure_durable_ext.storage.azure.essential_pipeline import REQUEST_ID_HEADER, essential_pipeline, send_whole
+from azure_durable_ext.storage.azure.queue_rest import QueueAddress, QueueRestChannel, put_message_request
+from azure_durable_ext.storage.azure.table_batch import submit_batch, submit_operation
 
 pytestmark = pytest.mark.azurite
 
@@ -66,3 +67,46 @@ def test_a_client_not_built_as_expected_gets_none() -> None:
         _client = object()
 
     assert essential_pipeline(Elsewhere()) is None
+
+
+_GUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+async def test_requests_carry_a_v4_request_id_and_no_policy_makes_a_uuid1(
+    azurite: AzuriteProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = parse_connection_string(azurite.connection_string)
+    async with account.queue_service() as service, TableServiceClient.from_connection_string(
+        azurite.connection_string, **client_options()
+    ) as tables:
+        queue = await service.create_queue("ep" + uuid.uuid4().hex[:10])
+        table = await tables.create_table("ep" + uuid.uuid4().hex[:10])
+        made: list[object] = []
+        real_uuid1 = uuid.uuid1
+
+        def counting_uuid1(*args: object) -> uuid.UUID:
+            made.append(args)
+            return real_uuid1()
+
+        monkeypatch.setattr(uuid, "uuid1", counting_uuid1)
+        try:
+            ids = set()
+            for _ in range(3):
+                request = put_message_request(QueueAddress(queue.url, queue.api_version), "m")
+                response = await send_whole(queue, request)
+                assert response.status_code == 201
+                sent = request.headers[REQUEST_ID_HEADER]
+                assert _GUID4.fullmatch(sent) and response.headers[REQUEST_ID_HEADER] == sent  # Azurite echoes it
+                ids.add(sent)
+            assert len(ids) == 3
+            await submit_operation(table, ("create", {"PartitionKey": "p", "RowKey": "1"}))
+            # A caller's own id is kept, through the queue SDK's headers policy too.
+            request = put_message_request(QueueAddress(queue.url, queue.api_version), "mine")
+            response = await send_whole(queue, request, client_request_id="my-request")
+            assert response.headers[REQUEST_ID_HEADER] == "my-request"
+            assert made == []
+        finally:
+            monkeypatch.undo()
+            await service.delete_queue(queue.queue_name)
+            await tables.delete_table(table.table_name)
+            await table.close()
