@@ -28,12 +28,13 @@ and the dispatcher records the outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..._proto import pb
 
 
 R = TypeVar("R", pb.OrchestratorResponse, pb.ActivityResponse)
+_O = TypeVar("_O", bound="Outcome[Any]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +48,27 @@ class Outcome(Generic[R]):
     delay: float | None = None
 
     @classmethod
-    def completed(cls, response: R) -> "Outcome[R]":
+    def completed(cls: "type[_O]", response: Any) -> _O:
         return cls(response=response)
 
     @classmethod
-    def abandoned(cls, reason: str, delay: float | None = None) -> "Outcome[R]":
+    def abandoned(cls: "type[_O]", reason: str, delay: float | None = None) -> _O:
         return cls(abandon=True, reason=reason, delay=delay)
 
 
-#: An orchestration episode's outcome.
-RunnerOutcome = Outcome[pb.OrchestratorResponse]
-#: An activity's outcome (its response carries the result or the failure details).
-ActivityOutcome = Outcome[pb.ActivityResponse]
+# Subclasses rather than aliases (``Outcome[...]``): a call through a generic alias also
+# tries to set ``__orig_class__`` on the new (slotted) instance and swallows the failure,
+# twice the cost of the construction itself on every work item.
+class RunnerOutcome(Outcome[pb.OrchestratorResponse]):
+    """An orchestration episode's outcome."""
+
+    __slots__ = ()
+
+
+class ActivityOutcome(Outcome[pb.ActivityResponse]):
+    """An activity's outcome (its response carries the result or the failure details)."""
+
+    __slots__ = ()
 
 
 class OrchestrationRunner(Protocol):
