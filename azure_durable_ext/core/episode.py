@@ -43,7 +43,6 @@ custom status, last-updated and completed timestamps come from the episode.
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -53,6 +52,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._proto import pb
 from .errors import InvalidArgumentError
+from .instance_ids import random_guid_hex
 from .model import FailureDetails, InstanceState, OrchestrationCheckpoint, TaskMessage
 from .status import OrchestrationStatus
 
@@ -67,8 +67,8 @@ _RESULT_KINDS = ("subOrchestrationInstanceCompleted", "subOrchestrationInstanceF
 
 
 def new_execution_id() -> str:
-    """A new execution id: a GUID in "N" format."""
-    return uuid.uuid4().hex
+    """A new execution id: a random GUID in "N" format."""
+    return random_guid_hex()
 
 
 def default_sub_orchestration_id(parent_instance_id: str, action_id: int) -> str:

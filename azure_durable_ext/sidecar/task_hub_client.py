@@ -5,26 +5,16 @@ it only builds the right event, wraps it in a TaskMessage and hands it to the se
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime
 
 from .._proto import pb
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.episode import new_execution_id
 from ..core.model import InstancePage, InstanceQuery, InstanceState, PurgeFilter, TaskMessage
 from ..core.status import OrchestrationStatus
 from ..protocol.convert import set_timestamp
 from ..storage.service import OrchestrationService
-
-
-def new_execution_id() -> str:
-    """A new execution id: a random (version 4) GUID in "N" format, as TaskHubClient makes
-    them. Built from 16 random bytes directly: uuid.UUID's constructor is most of the cost
-    of uuid4(), and this runs on every start."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
 
 
 class TaskHubClient:

@@ -18,7 +18,6 @@ every call (socket, connect, close when no daemon runs): 12.8 us per call agains
 from __future__ import annotations
 
 import copy
-import os
 import weakref
 from typing import Any
 
@@ -33,6 +32,8 @@ from azure.core.pipeline.policies import (
     HttpLoggingPolicy,
     NetworkTraceLoggingPolicy,
 )
+
+from ...core.instance_ids import random_guid
 
 #: azure-core policies these requests do without.
 _LEFT_OUT = (AsyncRedirectPolicy, ContentDecodePolicy, CustomHookPolicy, DistributedTracingPolicy, HttpLoggingPolicy, NetworkTraceLoggingPolicy)
@@ -55,15 +56,6 @@ REQUEST_ID_HEADER = "x-ms-client-request-id"
 #: The storage SDKs' headers policy (azure.storage.queue / .blob) overwrites the request id
 #: header with this option, or with a uuid1 when the option is absent.
 _REQUEST_ID_OPTION = "client_request_id"
-
-
-def new_request_id() -> str:
-    """A random (version 4) GUID, dashed, for ``x-ms-client-request-id``."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _reads_request_id_option(policy: Any) -> bool:
@@ -113,7 +105,7 @@ async def send_whole(client: Any, request: HttpRequest, **options: Any) -> Async
     pipeline, reads_option = built
     if REQUEST_ID_HEADER not in request.headers:
         # azure-core's request-id policy keeps a header that is already there.
-        request_id = request.headers[REQUEST_ID_HEADER] = options.get(_REQUEST_ID_OPTION) or new_request_id()
+        request_id = request.headers[REQUEST_ID_HEADER] = options.get(_REQUEST_ID_OPTION) or random_guid()
         if reads_option:
             options[_REQUEST_ID_OPTION] = request_id
     response: AsyncHttpResponse
