@@ -53,11 +53,9 @@ def serve_ours(with_dispatchers: bool, registered: bool = False) -> None:
         from azure_durable_ext.sidecar import listener
 
         def register_as_registered_methods(server: Any, servicers: Any) -> None:
-            merged: dict[str, Any] = {}
-            for servicer in servicers:
-                for name, handler in sidecar_rpc.method_handlers(servicer).items():
-                    merged.setdefault(name, handler)
-            server.add_registered_method_handlers(sidecar_rpc.SERVICE_NAME, merged)
+            server.add_registered_method_handlers(
+                sidecar_rpc.SERVICE_NAME, sidecar_rpc.merged_method_handlers(*servicers)
+            )
 
         listener.register_servicers = register_as_registered_methods  # type: ignore[assignment]
 
@@ -119,34 +117,18 @@ def serve_floor(kind: str) -> None:
 
 def run_starts(address: str, threads: int, count: int, warmup: int, cpu: "Callable[[], float] | None" = None) -> tuple[float, float]:
     """(starts/s, sidecar CPU ms per start) of ``count`` StartInstance calls spread over
-    ``threads`` clients."""
+    ``threads`` clients, after ``warmup`` of them."""
     from durabletask.client import TaskHubGrpcClient
 
     clients = [TaskHubGrpcClient(host_address=address) for _ in range(threads)]
     try:
-        per_thread = count // threads
-        barrier = threading.Barrier(threads + 1)
-
-        def work(client: TaskHubGrpcClient) -> None:
-            for _ in range(max(1, warmup // threads)):
-                client.schedule_new_orchestration("HelloOrchestration", input="warm", version="1.2.0")
-            barrier.wait()
-            for _ in range(per_thread):
-                client.schedule_new_orchestration("HelloOrchestration", input={"n": 1}, version="1.2.0")
-            barrier.wait()
-
-        pool = [threading.Thread(target=work, args=(c,)) for c in clients]
-        for t in pool:
-            t.start()
-        barrier.wait()
+        _start_batch(clients, max(warmup, threads), "warm")
         cpu_before = cpu() if cpu else 0.0
         began = time.perf_counter()
-        barrier.wait()
+        _start_batch(clients, count, {"n": 1})
         elapsed = time.perf_counter() - began
         cpu_used = (cpu() if cpu else 0.0) - cpu_before
-        for t in pool:
-            t.join()
-        done = per_thread * threads
+        done = max(1, count // threads) * threads
         return done / elapsed, cpu_used * 1000 / done
     finally:
         for c in clients:

@@ -117,20 +117,17 @@ class HeldInvocationLogs:
     def attach(self, invocation_id: str, result: frpc.StatusResult) -> None:
         """Move the records held for ``invocation_id`` into its response's ``result.logs``
         when the host reads them there; later records of it are not held."""
-        if not self.into_response:
-            return
-        self._deadlines.pop(invocation_id, None)
-        held = self._held.pop(invocation_id, None)
-        if held:
-            result.logs.extend(message.rpc_log for message in held)
+        if self.into_response:
+            result.logs.extend(message.rpc_log for message in self._take(invocation_id))
 
     def end(self, invocation_id: str) -> None:
-        self._deadlines.pop(invocation_id, None)
-        self._release(invocation_id)
-
-    def _release(self, invocation_id: str) -> None:
-        for message in self._held.pop(invocation_id, None) or ():
+        for message in self._take(invocation_id):
             self._send(message)
+
+    def _take(self, invocation_id: str) -> list[frpc.StreamingMessage]:
+        """The records held for ``invocation_id``, no longer held (nor timed)."""
+        self._deadlines.pop(invocation_id, None)
+        return self._held.pop(invocation_id, None) or []
 
     def _expire(self) -> None:
         """Release the invocations whose hold is over (they run long: their later records
@@ -143,8 +140,7 @@ class HeldInvocationLogs:
             if deadline > now + _TIMER_SLACK:
                 self._timer = loop.call_at(deadline, self._expire)
                 return
-            del self._deadlines[invocation_id]
-            self._release(invocation_id)
+            self.end(invocation_id)
 
     @property
     def holding(self) -> int:

@@ -77,15 +77,21 @@ def _passing_encoded(message: Message | bytes) -> bytes:
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
-def generic_handler(*servicers: Any) -> grpc.GenericRpcHandler:
-    """A handler serving every RPC one of ``servicers`` defines a method for (where two
-    define one RPC, the first wins); RPCs none defines answer UNIMPLEMENTED, as gRPC does
-    for unknown methods."""
+def merged_method_handlers(*servicers: Any) -> dict[str, grpc.RpcMethodHandler]:
+    """``method_handlers`` of several servicers in one table; where two define one RPC, the
+    first wins."""
     merged: dict[str, grpc.RpcMethodHandler] = {}
     for servicer in servicers:
         for name, handler in method_handlers(servicer).items():
             merged.setdefault(name, handler)
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, merged)
+    return merged
+
+
+def generic_handler(*servicers: Any) -> grpc.GenericRpcHandler:
+    """A handler serving every RPC one of ``servicers`` defines a method for (where two
+    define one RPC, the first wins); RPCs none defines answer UNIMPLEMENTED, as gRPC does
+    for unknown methods."""
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, merged_method_handlers(*servicers))
 
 
 def register_servicers(server: grpc.Server | grpc.aio.Server, servicers: Sequence[Any]) -> None:

@@ -67,14 +67,20 @@ def essential_pipeline(client: Any) -> AsyncPipeline | None:
     """A pipeline for ``client`` (an async QueueClient or TableClient) without the policies
     above; None when the client is not built as expected (another SDK version): callers
     then use the client's own pipeline."""
+    return _build(client)[0]
+
+
+def _build(client: Any) -> tuple[AsyncPipeline | None, bool]:
+    """``essential_pipeline(client)``, and whether it keeps a storage headers policy that
+    reads the request id option (see ``_REQUEST_ID_OPTION``)."""
     try:
         pipeline = client._client._client._pipeline  # noqa: SLF001 - the generated client's pipeline
         transport = pipeline._transport  # noqa: SLF001
         wrapped = list(pipeline._impl_policies)  # noqa: SLF001
     except AttributeError:
-        return None
+        return None, False
     if transport is None or not wrapped:
-        return None
+        return None, False
     kept = []
     for step in wrapped:
         policy = getattr(step, "_policy", step)  # SansIO policies run wrapped in a runner
@@ -83,7 +89,7 @@ def essential_pipeline(client: Any) -> AsyncPipeline | None:
         # A pipeline links its HTTP policies through their ``next``: a copy keeps the
         # client's own chain intact (SansIO policies get a new runner anyway).
         kept.append(policy if isinstance(policy, SansIOHTTPPolicy) else copy.copy(policy))
-    return AsyncPipeline(transport, policies=kept)
+    return AsyncPipeline(transport, policies=kept), any(_reads_request_id_option(policy) for policy in kept)
 
 
 #: Each client's essential pipeline (None: it could not be built) and whether it passes the
@@ -97,11 +103,7 @@ async def send_whole(client: Any, request: HttpRequest, **options: Any) -> Async
     SDK pipeline would otherwise run cannot read a batch's multipart answer."""
     built = _pipelines.get(client)
     if built is None:
-        pipeline = essential_pipeline(client)
-        reads_option = pipeline is not None and any(
-            _reads_request_id_option(getattr(p, "_policy", p)) for p in pipeline._impl_policies  # noqa: SLF001
-        )
-        built = _pipelines[client] = (pipeline, reads_option)
+        built = _pipelines[client] = _build(client)
     pipeline, reads_option = built
     if REQUEST_ID_HEADER not in request.headers:
         # azure-core's request-id policy keeps a header that is already there.
