@@ -45,16 +45,10 @@ def from_typed_data(data: frpc.TypedData | None) -> Any:
     return _READERS[data.WhichOneof("data")](data)
 
 
-def to_typed_data(value: Any) -> frpc.TypedData:
-    """``value`` as TypedData: text, bytes, numbers, HTTP responses, or JSON for the rest."""
-    data = frpc.TypedData()
-    write_typed_data(data, value)
-    return data
-
-
 def write_typed_data(target: frpc.TypedData, value: Any) -> None:
-    """Write ``value`` into ``target`` as ``to_typed_data`` encodes it. In place: a message
-    built apart and then set on its parent is copied (an HTTP response's body included)."""
+    """Write ``value`` into ``target`` as TypedData: text, bytes, numbers, HTTP responses, or
+    JSON for the rest. In place: a message built apart and then set on its parent is copied
+    (an HTTP response's body included)."""
     if value is None:
         target.SetInParent()
     elif isinstance(value, func.HttpResponse):
@@ -95,22 +89,10 @@ _RETURN_WRITERS: dict[str, Callable[[frpc.TypedData, Any], None]] = {
 }
 
 
-def to_return_data(trigger_type: str, value: Any) -> frpc.TypedData:
-    """A function's return value as the host expects it for ``trigger_type``."""
-    data = frpc.TypedData()
-    write_return_data(data, trigger_type, value)
-    return data
-
-
 def write_return_data(target: frpc.TypedData, trigger_type: str, value: Any) -> None:
-    """``to_return_data`` written into ``target`` in place."""
+    """A function's return value written into ``target`` as the host expects it for
+    ``trigger_type``."""
     _RETURN_WRITERS.get(trigger_type, write_typed_data)(target, value)
-
-
-def http_response_to_rpc(response: func.HttpResponse) -> frpc.RpcHttp:
-    http = frpc.RpcHttp()
-    write_http_response(http, response)
-    return http
 
 
 def write_http_response(target: frpc.RpcHttp, response: func.HttpResponse) -> None:

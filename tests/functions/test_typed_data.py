@@ -9,13 +9,7 @@ import pytest
 
 from azure_durable_ext.core.errors import SerializationError
 from azure_durable_ext.functions.binding_types import ACTIVITY_TRIGGER, HTTP_TRIGGER
-from azure_durable_ext.functions.typed_data import (
-    http_response_to_rpc,
-    to_return_data,
-    to_typed_data,
-    write_return_data,
-    write_typed_data,
-)
+from azure_durable_ext.functions.typed_data import write_http_response, write_return_data, write_typed_data
 from azure_durable_ext.protocol.function_rpc import frpc
 
 
@@ -35,10 +29,10 @@ def _response() -> func.HttpResponse:
     (None, frpc.TypedData()),
 ])
 def test_values(value: object, expected: frpc.TypedData) -> None:
-    assert to_typed_data(value) == expected
     holder = frpc.ParameterBinding()
     write_typed_data(holder.data, value)
     assert holder.HasField("data")  # even for None: the host sees the binding's (empty) data
+    assert holder.data == expected
     assert holder.data.SerializeToString() == expected.SerializeToString()
 
 
@@ -47,18 +41,21 @@ def test_http_response_in_place() -> None:
     expected = frpc.TypedData(http=frpc.RpcHttp(
         status_code="202", body=frpc.TypedData(bytes=b'{"id": "abc"}'),
         headers={"Location": "http://h/x", "Retry-After": "10", "Content-Type": "application/json"}))
-    assert to_typed_data(response) == expected
     reply = frpc.InvocationResponse()
     write_return_data(reply.return_value, HTTP_TRIGGER, response)
     assert reply.return_value == expected
-    assert http_response_to_rpc(response) == expected.http
-    empty = http_response_to_rpc(func.HttpResponse(status_code=204))
+    data = frpc.TypedData()
+    write_typed_data(data, response)
+    assert data == expected
+    empty = frpc.RpcHttp()
+    write_http_response(empty, func.HttpResponse(status_code=204))
+    assert empty.status_code == "204"
     assert empty.body.WhichOneof("data") == "bytes" and empty.body.bytes == b""
 
 
 def test_trigger_specific_return_encoding_and_refusals() -> None:
     reply = frpc.InvocationResponse()
     write_return_data(reply.return_value, ACTIVITY_TRIGGER, "Hello")
-    assert reply.return_value == to_return_data(ACTIVITY_TRIGGER, "Hello") == frpc.TypedData(json='"Hello"')
+    assert reply.return_value == frpc.TypedData(json='"Hello"')
     with pytest.raises(SerializationError, match="cannot send a object"):
         write_typed_data(frpc.TypedData(), object())
