@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from ...core.errors import ConfigurationError
+from .http_transport import IdleLimitedTransport
 from .retry import StorageRetry
 
 DEV_ACCOUNT = "devstoreaccount1"
@@ -50,9 +52,25 @@ RECEIVE_READ_TIMEOUT = 5.0
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
-def client_options() -> dict[str, Any]:
-    """SDK client options: CLIENT_OPTIONS, trusting the environment only when it names a proxy."""
-    return {**CLIENT_OPTIONS, "use_env_settings": any(os.environ.get(v) for v in PROXY_VARIABLES)}
+#: Transport options of CLIENT_OPTIONS (a client given its own transport passes them there).
+_TRANSPORT_OPTIONS = ("connection_timeout", "read_timeout")
+
+
+def client_options(endpoint: str | None = None) -> dict[str, Any]:
+    """SDK client options: CLIENT_OPTIONS, trusting the environment only when it names a
+    proxy; for an ``endpoint`` on this machine (an emulator), an ``IdleLimitedTransport``."""
+    options = {**CLIENT_OPTIONS, "use_env_settings": any(os.environ.get(v) for v in PROXY_VARIABLES)}
+    if endpoint is not None and is_local_endpoint(endpoint):
+        options["transport"] = IdleLimitedTransport(
+            use_env_settings=options["use_env_settings"], **{k: CLIENT_OPTIONS[k] for k in _TRANSPORT_OPTIONS}
+        )
+    return options
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """Whether ``endpoint`` (a URL) names a loopback host: a local emulator such as Azurite."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +96,18 @@ class StorageAccount:
         return ";".join(parts)
 
     def table_service(self) -> TableServiceClient:
-        return TableServiceClient.from_connection_string(self.connection_string("table"), **client_options())
+        return TableServiceClient.from_connection_string(
+            self.connection_string("table"), **client_options(self.table_endpoint)
+        )
 
     def queue_service(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(
-            self.connection_string("queue"), retry_policy=StorageRetry(), **client_options()
+            self.connection_string("queue"), retry_policy=StorageRetry(), **client_options(self.queue_endpoint)
         )
 
     def blob_service(self) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(
-            self.connection_string("blob"), retry_policy=StorageRetry(), **client_options()
+            self.connection_string("blob"), retry_policy=StorageRetry(), **client_options(self.blob_endpoint)
         )
 
 
