@@ -30,6 +30,7 @@ from ..protocol.function_rpc import (
     generic_handler,
     message_size_options,
 )
+from .child_process import ChildProcess
 from .loaded_functions import FunctionTable, LoadedFunction
 from .log_lines import log_line
 
@@ -106,7 +107,7 @@ class FunctionRpcHost:
         self.launches = 0
         self._server: grpc.aio.Server | None = None
         self._stream: _Stream | None = None
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: ChildProcess | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._handshake: asyncio.Task[None] | None = None
         self._invocations: dict[str, asyncio.Future[frpc.InvocationResponse]] = {}
@@ -182,7 +183,7 @@ class FunctionRpcHost:
         ]
         # Own session: Ctrl-C in the terminal reaches the host only, which then stops the
         # worker with WorkerTerminate after draining.
-        self._process = await asyncio.create_subprocess_exec(*args, env=env, cwd=self.app_dir, start_new_session=True)
+        self._process = ChildProcess.spawn(args, env=env, cwd=self.app_dir, start_new_session=True)
         log.info("launched the language worker (pid %s)", self._process.pid)
 
     async def _watch(self) -> None:

@@ -102,6 +102,9 @@ def test_ctrl_c_drains_the_request_in_flight_and_releases_the_leases(tmp_path: P
     assert "stopping (draining in-flight invocations)" in text
     assert "Executed 'Functions.slow' (Succeeded" in text
     assert "Traceback" not in text
+    # The worker is spawned without fork(): grpc's fork hook would print "Other threads are
+    # currently calling into gRPC, skipping fork() handlers" (fork_posix.cc) on the console.
+    assert "fork" not in text, text
     owners = lease_owners(azurite.connection_string, hub)
     assert owners and not any(owners), owners  # every lease released, none left to expire
 
