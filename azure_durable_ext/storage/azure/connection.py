@@ -56,11 +56,11 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "http
 _TRANSPORT_OPTIONS = ("connection_timeout", "read_timeout")
 
 
-def client_options(endpoint: str | None = None) -> dict[str, Any]:
+def client_options(*, emulator: bool = False) -> dict[str, Any]:
     """SDK client options: CLIENT_OPTIONS, trusting the environment only when it names a
-    proxy; for an ``endpoint`` on this machine (an emulator), an ``IdleLimitedTransport``."""
+    proxy; for a storage emulator (Azurite), an ``IdleLimitedTransport``."""
     options = {**CLIENT_OPTIONS, "use_env_settings": any(os.environ.get(v) for v in PROXY_VARIABLES)}
-    if endpoint is not None and is_local_endpoint(endpoint):
+    if emulator:
         options["transport"] = IdleLimitedTransport(
             use_env_settings=options["use_env_settings"], **{k: CLIENT_OPTIONS[k] for k in _TRANSPORT_OPTIONS}
         )
@@ -68,7 +68,7 @@ def client_options(endpoint: str | None = None) -> dict[str, Any]:
 
 
 def is_local_endpoint(endpoint: str) -> bool:
-    """Whether ``endpoint`` (a URL) names a loopback host: a local emulator such as Azurite."""
+    """Whether ``endpoint`` (a URL) names a loopback host."""
     host = (urlsplit(endpoint).hostname or "").lower()
     return host == "localhost" or host == "::1" or host.startswith("127.")
 
@@ -95,19 +95,26 @@ class StorageAccount:
         parts.append(f"{service.capitalize()}Endpoint={endpoint}")
         return ";".join(parts)
 
+    @property
+    def is_emulator(self) -> bool:
+        """A storage emulator: the emulator's well-known account (Azurite in a container,
+        say) or every endpoint on this machine."""
+        endpoints = (self.blob_endpoint, self.queue_endpoint, self.table_endpoint)
+        return self.account_name == DEV_ACCOUNT or all(is_local_endpoint(e) for e in endpoints)
+
     def table_service(self) -> TableServiceClient:
         return TableServiceClient.from_connection_string(
-            self.connection_string("table"), **client_options(self.table_endpoint)
+            self.connection_string("table"), **client_options(emulator=self.is_emulator)
         )
 
     def queue_service(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(
-            self.connection_string("queue"), retry_policy=StorageRetry(), **client_options(self.queue_endpoint)
+            self.connection_string("queue"), retry_policy=StorageRetry(), **client_options(emulator=self.is_emulator)
         )
 
     def blob_service(self) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(
-            self.connection_string("blob"), retry_policy=StorageRetry(), **client_options(self.blob_endpoint)
+            self.connection_string("blob"), retry_policy=StorageRetry(), **client_options(emulator=self.is_emulator)
         )
 
 

@@ -119,17 +119,26 @@ def test_keepalive_must_be_positive() -> None:
         IdleLimitedTransport(keepalive=0)
 
 
-def test_emulator_endpoints_get_it_and_remote_accounts_keep_the_sdk_transport() -> None:
+def test_emulator_accounts_get_it_and_remote_accounts_keep_the_sdk_transport() -> None:
     assert EMULATOR_KEEPALIVE < 5.0  # Azurite closes idle connections after 5 s
-    local = parse_connection_string(development_connection_string())
-    for endpoint in (local.table_endpoint, local.queue_endpoint, local.blob_endpoint, "http://localhost:10002/x", "http://[::1]:1/x"):
+    for endpoint in ("http://127.0.0.1:10002/x", "http://localhost:10002/x", "http://[::1]:1/x"):
         assert is_local_endpoint(endpoint)
-        transport = client_options(endpoint)["transport"]
-        assert isinstance(transport, IdleLimitedTransport)
-        assert transport.connection_config.timeout == 5 and transport.connection_config.read_timeout == 60
-    remote = parse_connection_string(f"AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY}")
-    assert not is_local_endpoint(remote.table_endpoint)
-    assert "transport" not in client_options(remote.table_endpoint)
+    assert not is_local_endpoint("https://acct.table.core.windows.net")
+    local = parse_connection_string(development_connection_string())
+    in_container = parse_connection_string(  # Azurite under another host name, the well-known account
+        f"AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint=http://azurite:10000/{DEV_ACCOUNT};"
+        f"QueueEndpoint=http://azurite:10001/{DEV_ACCOUNT};TableEndpoint=http://azurite:10002/{DEV_ACCOUNT}"
+    )
+    proxied = parse_connection_string(  # another account, every endpoint on this machine
+        "AccountName=acct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/acct;"
+        "QueueEndpoint=http://127.0.0.1:2/acct;TableEndpoint=http://127.0.0.1:3/acct"
+    )
+    remote = parse_connection_string("AccountName=acct;AccountKey=a2V5")
+    assert local.is_emulator and in_container.is_emulator and proxied.is_emulator
+    assert not remote.is_emulator
+    transport = client_options(emulator=True)["transport"]
+    assert isinstance(transport, IdleLimitedTransport)
+    assert transport.connection_config.timeout == 5 and transport.connection_config.read_timeout == 60
     assert "transport" not in client_options()
 
 
