@@ -6,6 +6,7 @@ explicit endpoints. A malformed string raises ConfigurationError naming the sett
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,12 @@ def client_options(*, emulator: bool = False) -> dict[str, Any]:
 def is_local_endpoint(endpoint: str) -> bool:
     """Whether ``endpoint`` (a URL) names a loopback host."""
     host = (urlsplit(endpoint).hostname or "").lower()
-    return host == "localhost" or host == "::1" or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, not an address
+        return False
 
 
 @dataclass(frozen=True, slots=True)
