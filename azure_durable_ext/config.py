@@ -205,6 +205,9 @@ def parse_durable_options(
             "maxConcurrentOrchestratorFunctions", int, d.max_concurrent_orchestrator_functions
         ),
         extended_sessions_enabled=dt.get("extendedSessionsEnabled", bool, d.extended_sessions_enabled),
+        extended_session_idle_timeout_in_seconds=dt.get(
+            "extendedSessionIdleTimeoutInSeconds", int, d.extended_session_idle_timeout_in_seconds
+        ),
         max_orchestration_actions=dt.get("maxOrchestrationActions", int, d.max_orchestration_actions),
         overridable_existing_instance_states=dt.enum(
             "overridableExistingInstanceStates", OverridableStates, d.overridable_existing_instance_states
@@ -215,7 +218,8 @@ def parse_durable_options(
         storage=storage,
     )
     for f in ("max_concurrent_activity_functions", "max_concurrent_orchestrator_functions",
-              "max_orchestration_actions", "max_grpc_message_size_in_bytes"):
+              "max_orchestration_actions", "max_grpc_message_size_in_bytes",
+              "extended_session_idle_timeout_in_seconds"):
         if getattr(options, f) < 1:
             key = "".join(p.capitalize() if i else p for i, p in enumerate(f.split("_")))
             raise ConfigurationError(f"{dt.where}.{key}: must be a positive integer")

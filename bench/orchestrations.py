@@ -23,7 +23,8 @@ divided by the raw rate over the operations needed).
 Our sidecar runs with maxConcurrentOrchestratorFunctions = maxConcurrentActivityFunctions =
 100 (a host.json setting; the durabletask.testing sidecar has no such limit and the worker
 takes 100 x cores); BENCH_MAX_CONCURRENT=N sets another value, 0 keeps the Durable default
-(10 x cores).
+(10 x cores). BENCH_EXTENDED_SESSIONS=1 runs our side with extendedSessionsEnabled (default
+off, as in Durable Functions).
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ DTFX_PER_UNIT = {
     "d": dtfx_ops(activities=0, episodes=101, starts=1, events=100) / 100,
 }
 MAX_CONCURRENT = int(os.environ.get("BENCH_MAX_CONCURRENT", "100"))
+EXTENDED_SESSIONS = os.environ.get("BENCH_EXTENDED_SESSIONS", "") not in ("", "0")
 
 # -- the app ----------------------------------------------------------------------------------
 
@@ -120,7 +122,7 @@ def serve_ours(storage: str, connection_string: str | None) -> None:
         limits = {} if not MAX_CONCURRENT else {
             "max_concurrent_orchestrator_functions": MAX_CONCURRENT, "max_concurrent_activity_functions": MAX_CONCURRENT
         }
-        options = DurableTaskOptions(hub_name=f"Bench{os.getpid()}", **limits)
+        options = DurableTaskOptions(hub_name=f"Bench{os.getpid()}", extended_sessions_enabled=EXTENDED_SESSIONS, **limits)
         counter = None
         if storage == "azurite":
             from azure_durable_ext.core.options import AzureStorageOptions
@@ -308,7 +310,8 @@ def report(
 ) -> None:
     limit = MAX_CONCURRENT or "Durable default (10 x cores)"
     print(f"Orchestrations end to end, official durabletask worker + client, {rounds} round(s), best run per "
-          f"side; ratio = median (min-max) of the per-round ratios; our maxConcurrent*Functions = {limit}")
+          f"side; ratio = median (min-max) of the per-round ratios; our maxConcurrent*Functions = {limit}"
+          f"{'; our extendedSessionsEnabled = true' if EXTENDED_SESSIONS else ''}")
     if "ours-memory" in sides and "theirs" in sides:
         in_memory_table(runs)
     if "ours-azurite" in sides:

@@ -105,7 +105,11 @@ class DurableTaskOptions:
     version_failure_strategy: VersionFailureStrategy = VersionFailureStrategy.REJECT
     max_concurrent_activity_functions: int = field(default_factory=_default_concurrency)
     max_concurrent_orchestrator_functions: int = field(default_factory=_default_concurrency)
+    #: Keep an orchestration's lock (its session) between episodes while new messages keep
+    #: coming, up to ``extended_session_idle_timeout_in_seconds`` without one: the next episode
+    #: starts without a fetch or a storage read (docs/architecture.md, extended sessions).
     extended_sessions_enabled: bool = False
+    extended_session_idle_timeout_in_seconds: int = 30
     max_orchestration_actions: int = 100_000
     overridable_existing_instance_states: OverridableStates = OverridableStates.NON_RUNNING_STATES
     max_grpc_message_size_in_bytes: int = 4 * 1024 * 1024

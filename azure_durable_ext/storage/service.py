@@ -45,6 +45,8 @@ class OrchestrationWorkItem:
     lock: object = None
     dequeue_count: int = 1
     past_events_wire: bytes | None = None
+    #: An extended session waiting for messages (see ``complete_orchestration``).
+    is_session: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -161,10 +163,27 @@ class OrchestrationService(abc.ABC):
 
     @abc.abstractmethod
     async def complete_orchestration(
-        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint
-    ) -> None:
+        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, *, keep_session: bool = False
+    ) -> OrchestrationWorkItem | None:
         """Store the episode and release the lock. Raises ConcurrencyConflictError when the
-        lock was lost or the history changed underneath (the episode is then not applied)."""
+        lock was lost or the history changed underneath (the episode is then not applied).
+
+        With ``keep_session`` (extended sessions) the instance stays locked instead and the
+        answer is its session: a work item without messages (``is_session``), holding the
+        row and history just stored, for ``continue_session``. Abandoning or discarding a
+        session item ends the session (nothing to put back). Without ``keep_session`` the
+        answer is None.
+        """
+
+    @abc.abstractmethod
+    async def continue_session(self, session: OrchestrationWorkItem, timeout: float) -> OrchestrationWorkItem | None:
+        """The next work item of a session: the messages that reached its instance, within
+        ``timeout`` seconds, with the lock kept (no other work item can take the instance
+        meanwhile). None when none came in time (or all of them were dropped as another
+        execution's): the session has then ended and the instance is unlocked, so later
+        messages are offered as usual. ConcurrencyConflictError when the session was lost
+        (the instance purged, the provider stopping or giving the instance's partition up).
+        """
 
     @abc.abstractmethod
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:

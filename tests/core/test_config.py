@@ -21,6 +21,7 @@ def test_defaults_are_the_durable_functions_defaults() -> None:
     assert d.max_orchestration_actions == 100_000
     assert d.max_grpc_message_size_in_bytes == 4_194_304
     assert d.overridable_existing_instance_states is OverridableStates.NON_RUNNING_STATES
+    assert (d.extended_sessions_enabled, d.extended_session_idle_timeout_in_seconds) == (False, 30)
     s = d.storage
     assert (s.connection_name, s.partition_count, s.control_queue_batch_size) == ("AzureWebJobsStorage", 4, 32)
     assert (s.control_queue_visibility_timeout, s.max_queue_polling_interval) == (300.0, 30.0)
@@ -38,6 +39,7 @@ def test_host_json_is_read_case_insensitively(tmp_path: Path) -> None:
         "extensions": {"durableTask": {
             "hubName": "SampleHub", "defaultVersion": "2.0.0", "VersionMatchStrategy": "strict",
             "versionFailureStrategy": "Fail", "overridableExistingInstanceStates": "AnyState",
+            "extendedSessionsEnabled": True, "extendedSessionIdleTimeoutInSeconds": 5,
             "storageProvider": {"partitionCount": 2, "maxQueuePollingInterval": "00:00:05"},
         }},
     }))
@@ -49,6 +51,7 @@ def test_host_json_is_read_case_insensitively(tmp_path: Path) -> None:
     assert d.version_match_strategy is VersionMatchStrategy.STRICT
     assert d.version_failure_strategy is VersionFailureStrategy.FAIL
     assert d.overridable_existing_instance_states is OverridableStates.ANY_STATE
+    assert (d.extended_sessions_enabled, d.extended_session_idle_timeout_in_seconds) == (True, 5)
     assert (d.storage.partition_count, d.storage.max_queue_polling_interval) == (2, 5.0)
     assert config.storage_connection_string == "UseDevelopmentStorage=true"
     assert config.settings["N"] == "3"
@@ -125,6 +128,8 @@ def test_missing_files_give_defaults(tmp_path: Path) -> None:
         ({"maxOrchestrationActions": "many"}, r"maxOrchestrationActions: expected an integer"),
         ({"maxGrpcMessageSizeInBytes": 0}, r"maxGrpcMessageSizeInBytes: must be a positive integer"),
         ({"extendedSessionsEnabled": "yes"}, r"extendedSessionsEnabled: expected true or false"),
+        ({"extendedSessionIdleTimeoutInSeconds": 0}, r"extendedSessionIdleTimeoutInSeconds: must be a positive integer"),
+        ({"extendedSessionIdleTimeoutInSeconds": "soon"}, r"extendedSessionIdleTimeoutInSeconds: expected an integer"),
         ({"storageProvider": {"partitionCount": 17}}, r"storageProvider: partitionCount must be between 1 and 16"),
         ({"storageProvider": {"controlQueueVisibilityTimeout": "5 minutes"}}, r"controlQueueVisibilityTimeout: expected a TimeSpan"),
         ({"storageProvider": []}, r"storageProvider: expected a JSON object"),

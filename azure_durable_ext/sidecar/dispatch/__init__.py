@@ -15,7 +15,7 @@ from ...core.versions import VersioningOptions
 from ..hub import TaskHub
 from .activity_dispatcher import ActivityDispatcher
 from .in_process import InProcessActivityRunner, InProcessOrchestrationRunner
-from .orchestration_dispatcher import EventBurstCoalescing, OrchestrationDispatcher
+from .orchestration_dispatcher import EventBurstCoalescing, ExtendedSessions, OrchestrationDispatcher
 from .runners import ActivityOutcome, ActivityRunner, OrchestrationRunner, RunnerOutcome
 from ...storage.memory import InMemoryOrchestrationService
 from .work_item_streams import HEALTH_PING_INTERVAL, WorkerActivityRunner, WorkerOrchestrationRunner, WorkItemStreams
@@ -103,6 +103,13 @@ def create_dispatchers(
         event_bursts=(
             EventBurstCoalescing(hub.service.waiting_messages)
             if isinstance(hub.service, InMemoryOrchestrationService)
+            else None
+        ),
+        extended_sessions=(
+            ExtendedSessions.for_concurrency(
+                options.max_concurrent_orchestrator_functions, float(options.extended_session_idle_timeout_in_seconds)
+            )
+            if options.extended_sessions_enabled
             else None
         ),
     )

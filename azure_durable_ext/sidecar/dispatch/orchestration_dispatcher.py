@@ -18,6 +18,14 @@ seconds (at most ``limit`` seconds in all), and is then put back at once: events
 meanwhile queue behind the lock (a locked instance is not offered), so the burst comes back
 as one batch and the worker replays the history once per burst instead of once or twice
 per event. A lone event, or one that comes after a pause, is not held.
+
+With ``extended_sessions`` (host.json ``extendedSessionsEnabled``), an episode that leaves
+the instance running keeps its lock as a session: the same task waits up to ``idle_timeout``
+seconds for the instance's next messages and runs the next episode at once, without a
+fetch, a new lock or a storage read. A waiting session still holds its concurrency slot; at
+most ``max_sessions`` (half of maxConcurrentOrchestratorFunctions, as in Durable Functions)
+wait at a time, and stopping ends them first. Workers still get the whole history with
+every episode (no replay is skipped), so orchestrator code behaves exactly as without.
 """
 from __future__ import annotations
 
@@ -63,6 +71,27 @@ class EventBurstCoalescing:
             raise ValueError(f"need 0 < quiet <= limit, got quiet={self.quiet!r}, limit={self.limit!r}")
 
 
+@dataclass(frozen=True)
+class ExtendedSessions:
+    """How long and how many orchestration sessions are kept between episodes."""
+
+    idle_timeout: float = 30.0
+    max_sessions: int = 1
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout <= 0 or self.max_sessions < 1:
+            raise ValueError(
+                f"need idle_timeout > 0 and max_sessions >= 1, got {self.idle_timeout!r}, {self.max_sessions!r}"
+            )
+
+    @classmethod
+    def for_concurrency(cls, max_concurrent: int, idle_timeout: float) -> "ExtendedSessions | None":
+        """Durable Functions' rule: at most half the orchestration slots may wait in a
+        session (None when that is none: a single slot must never idle)."""
+        half = max_concurrent // 2
+        return cls(idle_timeout=idle_timeout, max_sessions=half) if half >= 1 else None
+
+
 class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, OrchestrationRunner]):
     """Runs orchestration episodes from one OrchestrationService."""
 
@@ -75,6 +104,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         *,
         make_execution_id: Callable[[], str] = new_execution_id,
         event_bursts: EventBurstCoalescing | None = None,
+        extended_sessions: ExtendedSessions | None = None,
         unknown_instance_delay: float = UNKNOWN_INSTANCE_DELAY,
         unknown_instance_deliveries: int = UNKNOWN_INSTANCE_DELIVERIES,
         **options: Any,
@@ -84,6 +114,10 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self.service = service
         self.make_execution_id = make_execution_id
         self.event_bursts = event_bursts
+        self.extended_sessions = extended_sessions
+        #: Tasks waiting in a session (stop ends them at once).
+        self._session_waits: set[asyncio.Task[Any]] = set()
+        self._sessions_held = 0
         self.unknown_instance_delay = unknown_instance_delay
         self.unknown_instance_deliveries = unknown_instance_deliveries
         self._last_episode: dict[str, float] = {}
@@ -119,6 +153,8 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         return True
 
     def describe(self, item: OrchestrationWorkItem) -> str:
+        if item.is_session:
+            return f"the session of {item.instance_id!r}"
         return f"the episode of {item.instance_id!r}"
 
     async def put_back(self, item: OrchestrationWorkItem, delay: float) -> None:
@@ -161,7 +197,14 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             self._last_episode.clear()
         self._last_episode[instance_id] = self.clock.monotonic()
 
-    async def handle(self, item: OrchestrationWorkItem) -> None:
+    @property
+    def sessions_waiting(self) -> int:
+        """Sessions kept after an episode and not yet continued or ended."""
+        return self._sessions_held
+
+    async def handle(self, item: OrchestrationWorkItem) -> OrchestrationWorkItem | None:
+        if item.is_session:
+            return await self._continue_session(item)
         bursts = self._in_event_burst(item)
         if bursts is not None:
             # Hold the lock, not the messages: an abandon delays only the messages it puts
@@ -170,12 +213,12 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             # is not held again).
             await self._hold_for_burst(item, bursts)
             await self._put_back(item, 0.0, "coalescing a burst of external events")
-            return
+            return None
         plan = plan_episode(item, self.clock.now())
         for kind, reason in plan.dropped:
             log.info("instance %r: dropped a %s message (%s)", item.instance_id, kind, reason)
         if plan.kind is PlanKind.RUN:
-            await self._run(item, plan)
+            return await self._run(item, plan)
         elif plan.kind is PlanKind.CHECKPOINT:
             assert plan.checkpoint is not None
             await self._complete(item, plan.checkpoint, plan)
@@ -185,20 +228,22 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             await self._put_back(item, retry_delay(DEFERRED_DELAY, item.dequeue_count, 30.0), "messages before the start")
         else:
             await self._unknown_instance(item)
+        return None
 
-    async def _run(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> None:
+    async def _run(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> OrchestrationWorkItem | None:
+        """Run the episode and store it; the instance's session when it is kept."""
         assert plan.request is not None
         name, version = plan.name, plan.version
         runner = self.runner_for(name, version)
         if runner is None:
             self.park(item, name, version)
-            return
+            return None
         async with self.renewing(item):
             outcome = await runner.run(plan.request)
         if outcome.abandon or outcome.response is None:
             delay = outcome.delay if outcome.delay is not None else retry_delay(self.abandon_delay, item.dequeue_count)
             await self._put_back(item, delay, outcome.reason)
-            return
+            return None
         checkpoint = checkpoint_episode(
             item.state,
             plan.request,
@@ -206,12 +251,60 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             replaced_history=plan.replaced_history,
             make_execution_id=self.make_execution_id,
         )
-        await self._complete(item, checkpoint, plan)
+        keep = self._reserve_session(checkpoint)
+        try:
+            session = await self._complete(item, checkpoint, plan, keep_session=keep)
+        except BaseException:
+            if keep:
+                self._sessions_held -= 1
+            raise
+        if keep and session is None:
+            self._sessions_held -= 1  # the provider released the lock after all
         self._episode_done(item.instance_id)
+        return session
 
-    async def _complete(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, plan: EpisodePlan) -> None:
+    def _reserve_session(self, checkpoint: OrchestrationCheckpoint) -> bool:
+        """Whether to keep the instance's lock after this episode (and count it if so)."""
+        sessions = self.extended_sessions
+        if (
+            sessions is None
+            or self._stopping
+            or checkpoint.state.status.is_terminal
+            or self._sessions_held >= sessions.max_sessions
+        ):
+            return False
+        self._sessions_held += 1
+        return True
+
+    async def _continue_session(self, session: OrchestrationWorkItem) -> OrchestrationWorkItem | None:
+        assert self.extended_sessions is not None
+        task = asyncio.current_task()
+        assert task is not None
+        self._session_waits.add(task)
+        try:
+            return await self.service.continue_session(session, self.extended_sessions.idle_timeout)
+        finally:
+            self._session_waits.discard(task)
+            self._sessions_held -= 1
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop as RoutingDispatcher does; sessions waiting for messages end at once (their
+        instances are unlocked, nothing is lost: a session holds no messages)."""
+        self._stopping = True
+        for task in list(self._session_waits):
+            task.cancel()
+        await super().stop(grace)
+
+    async def _complete(
+        self,
+        item: OrchestrationWorkItem,
+        checkpoint: OrchestrationCheckpoint,
+        plan: EpisodePlan,
+        *,
+        keep_session: bool = False,
+    ) -> OrchestrationWorkItem | None:
         checkpoint.orchestrator_messages.extend(plan.extra_messages)
-        await self.service.complete_orchestration(item, checkpoint)
+        return await self.service.complete_orchestration(item, checkpoint, keep_session=keep_session)
 
     async def _discard(self, item: OrchestrationWorkItem, plan: EpisodePlan) -> None:
         """Consume messages that change nothing (the row stays as it is)."""

@@ -278,8 +278,9 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
             await self._put_back_parked(entry.item)
 
     @abc.abstractmethod
-    async def handle(self, item: W) -> None:
-        """Run the item and record its outcome."""
+    async def handle(self, item: W) -> W | None:
+        """Run the item and record its outcome; the answer, if any, is the next item of the
+        same session (an extended orchestration session), processed next in the same slot."""
 
     @abc.abstractmethod
     async def put_back(self, item: W, delay: float) -> None:
@@ -310,8 +311,13 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
             await asyncio.sleep(self.renew_interval)
 
     async def process(self, item: W) -> None:
+        current: W | None = item
+        while current is not None:
+            current = await self._process_one(current)
+
+    async def _process_one(self, item: W) -> W | None:
         try:
-            await self.handle(item)
+            return await self.handle(item)
         except ConcurrencyConflictError as exc:
             log.info("%s discarded (its lock was lost): %s", self.describe(item), exc)
         except asyncio.CancelledError:
@@ -320,6 +326,7 @@ class RoutingDispatcher(WorkLoop[W], Generic[W, R]):
         except Exception:
             log.exception("%s failed; it is put back", self.describe(item))
             await self.put_back(item, retry_delay(self.abandon_delay, getattr(item, "dequeue_count", 1)))
+        return None
 
 
 class LockRenewal(Generic[W]):

@@ -180,15 +180,21 @@ class OrchestrationWork:
         self._sessions.release(item.instance_id)
 
     async def complete(
-        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, send_outbound: SendOutbound
-    ) -> None:
+        self,
+        item: OrchestrationWorkItem,
+        checkpoint: OrchestrationCheckpoint,
+        send_outbound: SendOutbound,
+        *,
+        keep_session: bool = False,
+    ) -> OrchestrationWorkItem | None:
+        """Store the episode; with ``keep_session`` the instance stays locked and its
+        session comes back (see OrchestrationService.complete_orchestration)."""
         lock = self._held(item)
         state = _with_stored_generation(checkpoint.state, item, lock)
         if _changes_nothing(checkpoint, state, item, lock):
             # Messages that change nothing (a dispatcher discarding them): only consume them.
             self.cache.put(item.instance_id, CachedInstance(item.state, lock.row_etag, lock.snapshot))
-            await self._consume(item, lock)
-            return
+            return await self._consume(item, lock, item.state, lock.row_etag, keep_session=keep_session)
         try:
             with self._where(f"checkpointing {item.instance_id!r}"):
                 await send_outbound((state.instance_id, state.execution_id))
@@ -209,8 +215,30 @@ class OrchestrationWork:
             await self._release_messages_after_failure(lock.messages)
             raise
         self.cache.put(item.instance_id, CachedInstance(state, row_etag, lock.snapshot))
-        await self._consume(item, lock)
+        session = await self._consume(item, lock, state, row_etag, keep_session=keep_session)
         self._notify(item.instance_id, state)
+        return session
+
+    async def continue_session(self, session: OrchestrationWorkItem, timeout: float) -> OrchestrationWorkItem | None:
+        """The session's next work item from messages buffered for its instance (the lock
+        never left it), or None once the session ended."""
+        lock = self._held(session)
+        messages = await self._sessions.wait_for_messages(session.instance_id, timeout)
+        self._held(session)  # the service stopped or gave the partition up meanwhile
+        lock.released = True
+        del self._locks[session.instance_id]
+        if not messages:
+            self._sessions.release(session.instance_id)
+            return None
+        try:
+            item = await self._open(session.instance_id, messages)
+        except BaseException:  # a stop cancelling the wait must not leave the instance locked
+            self._sessions.release(session.instance_id)
+            await self._release_messages_after_failure(messages)
+            raise
+        if item is None:
+            self._sessions.release(session.instance_id)
+        return item
 
     async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:
         """Write the row; if it changed only because a start (from any process) wrote it for
@@ -225,14 +253,39 @@ class OrchestrationWork:
             return await self._tracking.write_instance(state.evolve(generation=current.generation), fresh_etag)
 
     async def discard(self, item: OrchestrationWorkItem) -> None:
-        await self._consume(item, self._held(item))
+        lock = self._held(item)
+        await self._consume(item, lock, item.state, lock.row_etag)
 
-    async def _consume(self, item: OrchestrationWorkItem, lock: OrchestrationLock) -> None:
-        """Release the instance, then delete the messages the lock held (after the release,
-        so the next episode need not wait for the deletes)."""
-        self._release(item, lock)
-        with self._where(f"deleting the messages {item.instance_id!r} consumed"):
-            await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+    async def _consume(
+        self,
+        item: OrchestrationWorkItem,
+        lock: OrchestrationLock,
+        state: InstanceState | None,
+        row_etag: str | None,
+        *,
+        keep_session: bool = False,
+    ) -> OrchestrationWorkItem | None:
+        """Release the instance (or hand its lock on to a session), then delete the messages
+        the lock held (after the release, so the next episode need not wait for the deletes)."""
+        session = None
+        if keep_session:
+            lock.released = True
+            held = OrchestrationLock([], row_etag, lock.snapshot, new_execution=False)
+            self._locks[item.instance_id] = held
+            session = OrchestrationWorkItem(
+                instance_id=item.instance_id, state=state, past_events=[], new_messages=[], lock=held,
+                is_session=True,
+            )
+        else:
+            self._release(item, lock)
+        try:
+            with self._where(f"deleting the messages {item.instance_id!r} consumed"):
+                await asyncio.gather(*(m.queue.delete(m) for m in lock.messages))
+        except BaseException:
+            if session is not None:  # nobody will continue or end a session not handed out
+                self._release(session, held)
+            raise
+        return session
 
     async def abandon(self, item: OrchestrationWorkItem, delay: float) -> None:
         lock = self._held(item)

@@ -200,6 +200,7 @@ class AzureStorageOrchestrationService(OrchestrationService):
             return self.names.partition_of(instance_id) == partition
 
         dropped = self._sessions.drop_where(belongs)
+        self._sessions.end_sessions(belongs)
         # Deliberate put-backs: a hand-over must never count towards making a message poison.
         results = await asyncio.gather(*(m.queue.hide(m, 0, deliberate=True) for m in dropped), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -446,7 +447,9 @@ class AzureStorageOrchestrationService(OrchestrationService):
             self._poller(p).start()
         return await self._hub.work.lock_next(timeout)
 
-    async def complete_orchestration(self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint) -> None:
+    async def complete_orchestration(
+        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, *, keep_session: bool = False
+    ) -> OrchestrationWorkItem | None:
         """Checkpoint in order: outbound messages, history (+ sentinel), instance row, deletes."""
 
         async def send_outbound(sender: tuple[str, str | None]) -> None:
@@ -455,7 +458,13 @@ class AzureStorageOrchestrationService(OrchestrationService):
                 self._hub.activities.send_all(checkpoint.activity_messages),
             )
 
-        await self._hub.work.complete(item, checkpoint, send_outbound)
+        return await self._hub.work.complete(item, checkpoint, send_outbound, keep_session=keep_session)
+
+    async def continue_session(self, session: OrchestrationWorkItem, timeout: float) -> OrchestrationWorkItem | None:
+        """Messages for the session's instance are buffered behind its lock by the control
+        queue pollers; the next episode needs no read (the instance cache holds what the
+        previous one stored)."""
+        return await self._hub.work.continue_session(session, timeout)
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
         """Messages become visible again after ``delay`` seconds (0: at once)."""

@@ -23,6 +23,8 @@ class SessionTable:
         self._signal = asyncio.Event()
         self._queued: set[str] = set()
         self._locked: set[str] = set()
+        #: Extended sessions waiting for messages to their (locked) instance.
+        self._session_waiters: dict[str, asyncio.Future[None]] = {}
         self._count = 0
         #: Set by the first ``take``: from then on the pollers receive.
         self.consumed = asyncio.Event()
@@ -42,6 +44,8 @@ class SessionTable:
             self._count += 1
         messages[message.message_id] = message
         self._mark_ready(instance_id)
+        if instance_id in self._session_waiters:
+            self._wake_session(instance_id)
 
     def _mark_ready(self, instance_id: str) -> None:
         if instance_id not in self._locked and instance_id not in self._queued and self._pending.get(instance_id):
@@ -74,6 +78,38 @@ class SessionTable:
             except asyncio.TimeoutError:
                 continue
 
+    async def wait_for_messages(self, instance_id: str, timeout: float) -> list[ReceivedMessage]:
+        """For a locked instance's extended session: its buffered messages, waiting up to
+        ``timeout`` seconds for the first; [] when none came (or ``end_sessions`` ended the
+        wait). The instance stays locked either way."""
+        if not self._pending.get(instance_id) and timeout > 0:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._session_waiters[instance_id] = waiter
+            timer = loop.call_later(timeout, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                if self._session_waiters.get(instance_id) is waiter:
+                    del self._session_waiters[instance_id]
+        messages = self._pending.pop(instance_id, None)
+        if not messages:
+            return []
+        self._count -= len(messages)
+        return list(messages.values())
+
+    def end_sessions(self, belongs: Callable[[str], bool]) -> None:
+        """Wake the extended sessions of the instances ``belongs`` selects, so they end now
+        (a partition being given up, the service stopping)."""
+        for instance_id in [i for i in self._session_waiters if belongs(i)]:
+            self._wake_session(instance_id)
+
+    def _wake_session(self, instance_id: str) -> None:
+        waiter = self._session_waiters.pop(instance_id, None)
+        if waiter is not None:
+            _resolve(waiter)
+
     def release(self, instance_id: str) -> None:
         """Unlock; messages that arrived meanwhile make the instance ready again."""
         self._locked.discard(instance_id)
@@ -83,6 +119,7 @@ class SessionTable:
         """Forget every buffered message (stopping); they reappear after their visibility timeout."""
         dropped = [m for msgs in self._pending.values() for m in msgs.values()]
         self._pending.clear()
+        self.end_sessions(lambda _: True)
         self._count = 0
         self._queued.clear()
         self._ready.clear()
@@ -103,3 +140,8 @@ class SessionTable:
     def any_locked(self, belongs: Callable[[str], bool]) -> bool:
         """True while an instance ``belongs`` selects is locked (its episode in flight)."""
         return any(belongs(i) for i in self._locked)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -8,6 +8,8 @@ Semantics (the same contract as the Azure Storage provider, minus durability):
 - Messages with ``visible_at`` in the future are held on an event-loop timer for the
   difference between ``visible_at`` and the injected clock's ``now()`` (timers, scheduled
   starts, abandon delays).
+- Extended sessions: ``complete_orchestration(keep_session=True)`` keeps the lock; messages
+  queued behind it wake ``continue_session`` at once.
 - Locks do not expire (a crash loses the memory anyway). A completion, renewal or abandon
   with a lock that is no longer current raises ConcurrencyConflictError and changes nothing.
 - ``abandon_orchestration`` unlocks the instance at once; only the abandoned messages wait
@@ -82,6 +84,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         self._sequence = itertools.count(1)
         #: Ids of instances with a row, sorted; None when rows were added or removed since.
         self._sorted_ids: list[str] | None = None
+        #: Extended sessions waiting for messages, by instance id (see continue_session).
+        self._session_waiters: dict[str, asyncio.Future[bool]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -103,6 +107,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         self._ready.clear()
         self._activities.clear()
         self._changes.notify_all()
+        for instance_id in list(self._session_waiters):
+            self._wake_session(instance_id)
 
     # -- client operations ----------------------------------------------------------------
     async def create_instance(
@@ -212,6 +218,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             self._sorted_ids = None
         self._ready.discard(instance_id)
         self._changes.notify(instance_id)
+        self._wake_session(instance_id)
         return 1 if inst.state is not None else 0
 
     async def purge_instances(self, purge: PurgeFilter) -> int:
@@ -261,11 +268,17 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst = self._instances.get(instance_id)
         if inst is None or inst.lock is not None or not inst.messages:
             return None
+        return self._take_messages(instance_id, inst)
+
+    def _take_messages(self, instance_id: str, inst: InstanceRecord) -> OrchestrationWorkItem | None:
+        """Hand the instance's queued messages out under a new lock; None (and unlocked)
+        when none of them is for its current execution."""
         messages = current_execution_only(inst)
         inst.messages.clear()
         dequeue_count = inst.redeliveries + 1
         inst.redeliveries = 0
         if not messages:
+            inst.lock = None
             return None
         inst.lock = next(self._tokens)
         return OrchestrationWorkItem(
@@ -279,9 +292,10 @@ class InMemoryOrchestrationService(OrchestrationService):
         )
 
     async def complete_orchestration(
-        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint
-    ) -> None:
-        """Apply the episode in contract order: outbound messages, history, row, unlock."""
+        self, item: OrchestrationWorkItem, checkpoint: OrchestrationCheckpoint, *, keep_session: bool = False
+    ) -> OrchestrationWorkItem | None:
+        """Apply the episode in contract order: outbound messages, history, row, unlock (or
+        keep the lock as the instance's session)."""
         inst = self._locked_instance(item)
         for message in checkpoint.orchestrator_messages:
             self._deliver(message)
@@ -296,19 +310,53 @@ class InMemoryOrchestrationService(OrchestrationService):
         if previous is not None and state.generation != previous.generation:
             state = state.evolve(generation=previous.generation)
         inst.state = state
+        session = None
+        if keep_session:
+            inst.lock = next(self._tokens)
+            session = OrchestrationWorkItem(
+                instance_id=item.instance_id, state=state, past_events=[], new_messages=[], lock=inst.lock,
+                is_session=True,
+            )
+        else:
+            self._unlock(item.instance_id, inst)
+        self._changes.notify(item.instance_id)
+        return session
+
+    async def continue_session(self, session: OrchestrationWorkItem, timeout: float) -> OrchestrationWorkItem | None:
+        """See the contract: messages queued behind the session's lock wake it at once."""
+        inst = self._locked_instance(session)
+        if not inst.messages and timeout > 0:
+            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._session_waiters[session.instance_id] = waiter
+            try:
+                await wait_signal(waiter, timeout)
+            finally:
+                if self._session_waiters.get(session.instance_id) is waiter:
+                    del self._session_waiters[session.instance_id]
+            inst = self._locked_instance(session)
+        if inst.messages:
+            item = self._take_messages(session.instance_id, inst)
+            if item is not None:
+                return item
+        self._unlock(session.instance_id, inst)
+        return None
+
+    def _wake_session(self, instance_id: str) -> None:
+        waiter = self._session_waiters.pop(instance_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    def _unlock(self, instance_id: str, inst: InstanceRecord) -> None:
         inst.lock = None
         if inst.messages:
-            self._ready.put(item.instance_id)
-        self._changes.notify(item.instance_id)
+            self._ready.put(instance_id)
 
     async def discard_orchestration(self, item: OrchestrationWorkItem) -> None:
         """See the contract: the messages are gone; an instance that is nothing but those
         messages is forgotten."""
         inst = self._locked_instance(item)
-        inst.lock = None
-        if inst.messages:
-            self._ready.put(item.instance_id)
-        elif inst.state is None and not inst.history and not inst.held:
+        self._unlock(item.instance_id, inst)
+        if not inst.messages and inst.state is None and not inst.history and not inst.held:
             del self._instances[item.instance_id]
 
     async def abandon_orchestration(self, item: OrchestrationWorkItem, *, delay: float = 0.0) -> None:
@@ -316,6 +364,9 @@ class InMemoryOrchestrationService(OrchestrationService):
         ahead of newer ones); the instance is unlocked at once, so messages that arrived
         during the lock or arrive meanwhile are offered as soon as they are due."""
         inst = self._locked_instance(item)
+        if item.is_session:  # a session holds no messages: ending it only unlocks
+            self._unlock(item.instance_id, inst)
+            return
         inst.lock = None
         if delay > 0:
             batch = HeldBatch(item.new_messages, item.dequeue_count)
@@ -376,6 +427,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst.messages.append(message)
         if inst.lock is None:
             self._ready.put(message.instance_id)
+        elif message.instance_id in self._session_waiters:
+            self._wake_session(message.instance_id)
 
     def _release_held(self, instance_id: str, inst: InstanceRecord, batch: HeldBatch) -> None:
         if self._instances.get(instance_id) is not inst:
@@ -389,8 +442,10 @@ class InMemoryOrchestrationService(OrchestrationService):
             return
         inst.messages.extendleft(reversed(messages))
         inst.redeliveries = max(inst.redeliveries, deliveries)
-        if inst.lock is None and inst.messages:
+        if inst.lock is None:
             self._ready.put(instance_id, front=True)
+        elif instance_id in self._session_waiters:
+            self._wake_session(instance_id)
 
     def _locked_instance(self, item: OrchestrationWorkItem) -> InstanceRecord:
         inst = self._instances.get(item.instance_id)

@@ -40,12 +40,12 @@ class RecordingService(InMemoryOrchestrationService):
         self.orchestration_renewals += 1
         await super().renew_orchestration(item)
 
-    async def complete_orchestration(self, item: Any, checkpoint: Any) -> None:
+    async def complete_orchestration(self, item: Any, checkpoint: Any, *, keep_session: bool = False) -> Any:
         if self.lose_next_completion:
             self.lose_next_completion = False
             await super().abandon_orchestration(item)  # someone else took the lock meanwhile
             raise ConcurrencyConflictError("lock lost (test)")
-        await super().complete_orchestration(item, checkpoint)
+        return await super().complete_orchestration(item, checkpoint, keep_session=keep_session)
 
 
 def scheduled(instance_id: str, task_id: int, name: str, input_json: str) -> TaskMessage:

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from azure_durable_ext._proto import pb
 from azure_durable_ext.core.model import InstanceState, OrchestrationCheckpoint, TaskMessage
-from azure_durable_ext.core.status import OrchestrationStatus
-from azure_durable_ext.storage.service import OrchestrationWorkItem
+from azure_durable_ext.core.status import RUNNING_STATES, OrchestrationStatus
+from azure_durable_ext.storage.service import OrchestrationService, OrchestrationWorkItem
 
 LOCK_TIMEOUT = 15.0
 
@@ -124,3 +124,14 @@ def episode(
 
 def kinds(events: list[pb.HistoryEvent]) -> list[str]:
     return [e.WhichOneof("eventType") or "" for e in events]
+
+
+async def kept_session(provider: OrchestrationService, instance_id: str) -> OrchestrationWorkItem:
+    """Start ``instance_id``, run its first episode (one activity scheduled) and keep the
+    instance's extended session."""
+    await provider.create_instance(start_message(instance_id), RUNNING_STATES)
+    item = await provider.lock_next_orchestration(LOCK_TIMEOUT)
+    assert item is not None and item.instance_id == instance_id
+    session = await provider.complete_orchestration(item, episode(item, extra=[task_scheduled(0)]), keep_session=True)
+    assert session is not None
+    return session

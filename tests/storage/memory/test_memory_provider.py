@@ -358,3 +358,32 @@ async def test_query_order_follows_creates_and_purges_between_pages(service: InM
     assert [s.instance_id for s in rest.instances] == ["bb", "d"] and rest.continuation_token is None
     only_b = await service.query_instances(InstanceQuery(instance_id_prefix="b"))
     assert [s.instance_id for s in only_b.instances] == ["b", "bb"]
+
+
+async def test_purging_an_instance_ends_its_waiting_session(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("gone"), RUNNING_STATES)
+    item = await service.lock_next_orchestration(1)
+    assert item is not None and item.state is not None
+    checkpoint = OrchestrationCheckpoint(state=replace(item.state, status=S.RUNNING), new_events=[m.event for m in item.new_messages])
+    session = await service.complete_orchestration(item, checkpoint, keep_session=True)
+    assert session is not None
+    waiting = asyncio.ensure_future(service.continue_session(session, 60.0))
+    await asyncio.sleep(0.05)
+    assert await service.purge_instance("gone") == 1
+    with pytest.raises(ConcurrencyConflictError):
+        await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_held_back_batch_coming_due_wakes_a_session(service: InMemoryOrchestrationService) -> None:
+    await service.create_instance(start_message("due"), RUNNING_STATES)
+    item = await service.lock_next_orchestration(1)
+    assert item is not None
+    await service.abandon_orchestration(item, delay=0.2)  # the start waits 0.2 s, the instance is free
+    await service.send_messages([raised("due", "Now")])
+    now_item = await service.lock_next_orchestration(1)
+    assert now_item is not None and [m.event.eventRaised.name for m in now_item.new_messages] == ["Now"]
+    checkpoint = OrchestrationCheckpoint(state=item.state, new_events=[])  # type: ignore[arg-type]
+    session = await service.complete_orchestration(now_item, checkpoint, keep_session=True)
+    assert session is not None
+    after = await asyncio.wait_for(service.continue_session(session, 60.0), 5)
+    assert after is not None and after.new_messages[0].event.HasField("executionStarted")
