@@ -57,6 +57,11 @@ from .model import FailureDetails, InstanceState, OrchestrationCheckpoint, TaskM
 from .status import OrchestrationStatus
 
 INVALID_ACTION_ERROR = "InvalidOrchestratorAction"
+#: The error type of an execution stopped by maxOrchestrationActions (the extension throws this).
+TOO_MANY_ACTIONS_ERROR = "System.InvalidOperationException"
+#: History events that record an action the orchestrator took (what maxOrchestrationActions counts).
+_ACTION_EVENTS = frozenset({"taskScheduled", "timerCreated", "subOrchestrationInstanceCreated", "eventSent"})
+_COUNTED_ACTIONS = frozenset({"scheduleTask", "createTimer", "createSubOrchestration", "sendEvent"})
 _FINISHING_STATUSES = {
     pb.ORCHESTRATION_STATUS_COMPLETED: OrchestrationStatus.COMPLETED,
     pb.ORCHESTRATION_STATUS_FAILED: OrchestrationStatus.FAILED,
@@ -389,6 +394,23 @@ _ACTIONS: dict[str, Callable[[_Episode, int, object], None]] = {
 }
 
 
+def _too_many_actions(
+    events: Sequence[pb.HistoryEvent], actions: Sequence[pb.OrchestratorAction], max_actions: int | None
+) -> str | None:
+    """Durable Functions' maxOrchestrationActions: the message failing an execution whose
+    actions so far plus this episode's would exceed ``max_actions``, else None."""
+    if max_actions is None or len(events) + len(actions) <= max_actions:
+        return None  # every action taken so far left an event: the sum bounds the count
+    taken = sum(1 for e in events if e.WhichOneof("eventType") in _ACTION_EVENTS)
+    taken += sum(1 for a in actions if a.WhichOneof("orchestratorActionType") in _COUNTED_ACTIONS)
+    if taken <= max_actions:
+        return None
+    return (
+        f"Maximum amount of orchestration actions ({max_actions}) has been reached. "
+        "This value can be configured in host.json file as MaxOrchestrationActions."
+    )
+
+
 def _apply(ep: _Episode, actions: Iterable[pb.OrchestratorAction]) -> None:
     for action in actions:
         if ep.completion is not None and ep.completion.status is OrchestrationStatus.CONTINUED_AS_NEW:
@@ -484,6 +506,7 @@ def checkpoint_episode(
     *,
     replaced_history: bool = False,
     make_execution_id: Callable[[], str] = new_execution_id,
+    max_actions: int | None = None,
 ) -> OrchestrationCheckpoint:
     """What storage must record for one episode.
 
@@ -493,7 +516,8 @@ def checkpoint_episode(
     the checkpoint then replaces the stored history with the request's past events followed
     by this episode's events. Raises InvalidArgumentError only for a malformed *request* (no
     orchestratorStarted first, no executionStarted anywhere); a malformed *response* fails
-    the orchestration instead.
+    the orchestration instead, as does one taking the execution past ``max_actions``
+    scheduling actions (host.json maxOrchestrationActions; its actions are not applied).
     """
     now = episode_time(request)
     all_events = _Chained(request.pastEvents, request.newEvents)
@@ -521,11 +545,16 @@ def checkpoint_episode(
         _apply(ep, actions)
         return ep
 
-    try:
-        ep = attempt(response.actions)
-    except _InvalidAction as exc:
+    too_many = _too_many_actions(all_events, response.actions, max_actions)
+    if too_many is not None:
         ep = attempt(())
-        _finish(ep, -1, OrchestrationStatus.FAILED, None, FailureDetails(error_type=INVALID_ACTION_ERROR, message=str(exc)))
+        _finish(ep, -1, OrchestrationStatus.FAILED, None, FailureDetails(error_type=TOO_MANY_ACTIONS_ERROR, message=too_many))
+    else:
+        try:
+            ep = attempt(response.actions)
+        except _InvalidAction as exc:
+            ep = attempt(())
+            _finish(ep, -1, OrchestrationStatus.FAILED, None, FailureDetails(error_type=INVALID_ACTION_ERROR, message=str(exc)))
     custom_status = response.customStatus.value if response.HasField("customStatus") else None
     next_state = _next_state(ep, state, custom_status)
     if not ep.new_execution:

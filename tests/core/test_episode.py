@@ -410,3 +410,55 @@ def test_replaced_history_keeps_the_requests_past_events_first() -> None:
         "orchestratorStarted", "executionRewound", "orchestratorCompleted",
     ]
     assert cp.state.status is OrchestrationStatus.RUNNING and cp.state.failure is None
+
+
+# -- maxOrchestrationActions ---------------------------------------------------------------------
+
+
+def _after_actions(n: int) -> list[pb.HistoryEvent]:
+    """The past of an execution that took ``n`` actions: activities, a timer, an event sent
+    (and a result and an external event, which are not actions)."""
+    kinds_taken = ["taskScheduled", "timerCreated", "eventSent"]
+    past = [orchestrator_started(), started(), ev("eventRaised", name="Go"), ev("taskCompleted", taskScheduledId=0)]
+    past.extend(ev(kinds_taken[min(i, 2)], i) for i in range(n))
+    return past
+
+
+def test_actions_up_to_max_orchestration_actions_are_applied() -> None:
+    cp = checkpoint_episode(
+        pending_state(status=OrchestrationStatus.RUNNING),
+        request(_after_actions(4), [orchestrator_started()]),
+        response(action(4, "scheduleTask", name="Work")),
+        max_actions=5,
+    )
+    assert cp.state.status is OrchestrationStatus.RUNNING
+    assert kinds(cp.new_events) == ["orchestratorStarted", "taskScheduled", "orchestratorCompleted"]
+    assert len(cp.activity_messages) == 1
+
+
+def test_an_action_past_max_orchestration_actions_fails_the_execution() -> None:
+    cp = checkpoint_episode(
+        pending_state(status=OrchestrationStatus.RUNNING),
+        request(_after_actions(4), [orchestrator_started()]),
+        response(action(4, "scheduleTask", name="Work"), action(5, "createTimer")),
+        max_actions=5,
+    )
+    assert cp.state.status is OrchestrationStatus.FAILED
+    assert cp.state.failure is not None
+    assert cp.state.failure.error_type == "System.InvalidOperationException"
+    assert cp.state.failure.message == (
+        "Maximum amount of orchestration actions (5) has been reached. "
+        "This value can be configured in host.json file as MaxOrchestrationActions."
+    )
+    assert cp.activity_messages == [] and cp.orchestrator_messages == [], "none of the episode's actions is applied"
+    assert kinds(cp.new_events)[-2:] == ["executionCompleted", "orchestratorCompleted"]
+
+
+def test_completing_does_not_count_as_an_action() -> None:
+    cp = checkpoint_episode(
+        pending_state(status=OrchestrationStatus.RUNNING),
+        request(_after_actions(5), [orchestrator_started()]),
+        response(complete(5, pb.ORCHESTRATION_STATUS_COMPLETED, '"done"')),
+        max_actions=5,
+    )
+    assert cp.state.status is OrchestrationStatus.COMPLETED and cp.state.output == '"done"'

@@ -112,6 +112,7 @@ def create_dispatchers(
             if options.extended_sessions_enabled
             else None
         ),
+        max_actions=options.max_orchestration_actions,
     )
     activities = ActivityDispatcher(
         hub.service,

@@ -105,6 +105,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         make_execution_id: Callable[[], str] = new_execution_id,
         event_bursts: EventBurstCoalescing | None = None,
         extended_sessions: ExtendedSessions | None = None,
+        max_actions: int | None = None,
         unknown_instance_delay: float = UNKNOWN_INSTANCE_DELAY,
         unknown_instance_deliveries: int = UNKNOWN_INSTANCE_DELIVERIES,
         **options: Any,
@@ -115,6 +116,8 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         self.make_execution_id = make_execution_id
         self.event_bursts = event_bursts
         self.extended_sessions = extended_sessions
+        #: host.json maxOrchestrationActions (None: no limit).
+        self.max_actions = max_actions
         #: Tasks waiting in a session (stop ends them at once).
         self._session_waits: set[asyncio.Task[Any]] = set()
         self._sessions_held = 0
@@ -250,6 +253,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             outcome.response,
             replaced_history=plan.replaced_history,
             make_execution_id=self.make_execution_id,
+            max_actions=self.max_actions,
         )
         keep = self._reserve_session(checkpoint)
         try:

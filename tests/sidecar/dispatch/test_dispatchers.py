@@ -485,3 +485,32 @@ async def test_a_start_that_arrives_while_messages_are_held_back_gets_them() -> 
     finally:
         await dispatchers.stop()
     assert done is not None and done.status is OrchestrationStatus.COMPLETED and done.output == '"early"'
+
+
+def four_greetings(ctx: Any) -> Any:
+    greetings = []
+    for name in "abcd":
+        greetings.append((yield ctx.call_activity("greet", name)))
+    return greetings
+
+
+async def test_max_orchestration_actions_fails_the_execution_that_exceeds_it() -> None:
+    service = InMemoryOrchestrationService()
+    registry = Registry()
+    registry.add_orchestrator(four_greetings)
+    registry.add_orchestrator(hello)
+    registry.add_activity(greet)
+    hub = TaskHub.create(DurableTaskOptions(max_orchestration_actions=3), service)
+    dispatchers = create_dispatchers(hub, registry=registry, poll_timeout=0.1)
+    await dispatchers.start()
+    try:
+        await hub.durable.start_new("four_greetings", "too-many")
+        await hub.durable.start_new("hello", "two")
+        failed = await hub.durable.wait_for_completion("too-many", 10)
+        fine = await hub.durable.wait_for_completion("two", 10)
+    finally:
+        await dispatchers.stop()
+    assert failed is not None and failed.status is OrchestrationStatus.FAILED
+    assert failed.failure is not None and "Maximum amount of orchestration actions (3)" in failed.failure.message
+    assert "MaxOrchestrationActions" in failed.failure.message
+    assert fine is not None and fine.status is OrchestrationStatus.COMPLETED and fine.output == '["hi a", "hi b"]'
