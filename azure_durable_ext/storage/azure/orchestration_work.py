@@ -224,7 +224,13 @@ class OrchestrationWork:
         never left it), or None once the session ended."""
         lock = self._held(session)
         messages = await self._sessions.wait_for_messages(session.instance_id, timeout)
-        self._held(session)  # the service stopped or gave the partition up meanwhile
+        try:
+            self._held(session)
+        except ConcurrencyConflictError:
+            # Locks forgotten meanwhile (stopping, the task hub deleted): the instance must
+            # not stay locked in the session table for whatever comes next.
+            self._sessions.release(session.instance_id)
+            raise
         lock.released = True
         del self._locks[session.instance_id]
         if not messages:

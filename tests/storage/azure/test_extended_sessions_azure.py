@@ -13,7 +13,7 @@ from azurite_fixture import azure_hub
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 from helpers import LOCK_TIMEOUT, episode, kept_session, raised_event, start_message  # noqa: E402
 
-from azure_durable_ext.core.errors import StorageUnavailableError  # noqa: E402
+from azure_durable_ext.core.errors import ConcurrencyConflictError, StorageUnavailableError  # noqa: E402
 from azure_durable_ext.core.status import RUNNING_STATES  # noqa: E402
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess  # noqa: E402
 from azure_durable_ext.storage.azure.message_queue import MessageQueue, ReceivedMessage  # noqa: E402
@@ -91,3 +91,15 @@ async def test_a_session_whose_deletes_fail_is_ended(azurite: AzuriteProcess, mo
         again = await service.lock_next_orchestration(LOCK_TIMEOUT)
         assert again is not None and again.instance_id == "fails"
         await service.complete_orchestration(again, episode(again))
+
+
+async def test_deleting_the_task_hub_ends_a_waiting_session_and_its_lock(azurite: AzuriteProcess) -> None:
+    async with azure_hub(azurite, use_table_partition_management=False) as service:
+        await service.start()
+        session = await kept_session(service, "deleted")
+        waiting = asyncio.ensure_future(service.continue_session(session, 120.0))
+        await asyncio.sleep(0.3)
+        await service.delete_task_hub()
+        with pytest.raises(ConcurrencyConflictError):
+            await asyncio.wait_for(waiting, LOCK_TIMEOUT)
+        assert not service._sessions.is_locked("deleted")
