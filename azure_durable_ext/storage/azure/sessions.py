@@ -116,10 +116,13 @@ class SessionTable:
         self._mark_ready(instance_id)
 
     def drop_all(self) -> list[ReceivedMessage]:
-        """Forget every buffered message (stopping); they reappear after their visibility timeout."""
+        """Forget every buffered message and lock (stopping, the task hub deleted): the
+        messages reappear after their visibility timeout; an episode still in flight finds
+        its lock gone when it completes (OrchestrationWork forgets its locks with this)."""
         dropped = [m for msgs in self._pending.values() for m in msgs.values()]
         self._pending.clear()
         self.end_sessions(lambda _: True)
+        self._locked.clear()
         self._count = 0
         self._queued.clear()
         self._ready.clear()

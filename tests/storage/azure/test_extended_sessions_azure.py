@@ -1,6 +1,7 @@
 """Extended sessions on Azure Storage: what the provider contract leaves to each provider —
 the next episode of a session costs no read, giving a partition up ends its sessions, and a
-session that could not be handed out is not left holding the instance."""
+session that could not be handed out is not left holding the instance, nor is anything locked
+left behind by deleting the task hub."""
 from __future__ import annotations
 
 import asyncio
@@ -103,3 +104,15 @@ async def test_deleting_the_task_hub_ends_a_waiting_session_and_its_lock(azurite
         with pytest.raises(ConcurrencyConflictError):
             await asyncio.wait_for(waiting, LOCK_TIMEOUT)
         assert not service._sessions.is_locked("deleted")
+
+
+async def test_deleting_the_task_hub_forgets_the_locks_of_episodes_in_flight(azurite: AzuriteProcess) -> None:
+    async with azure_hub(azurite, use_table_partition_management=False) as service:
+        await service.start()
+        await service.create_instance(start_message("cut"), RUNNING_STATES)
+        item = await service.lock_next_orchestration(LOCK_TIMEOUT)
+        assert item is not None and service._sessions.is_locked("cut")
+        await service.delete_task_hub()
+        assert not service._sessions.is_locked("cut"), "a recreated hub can run the instance again"
+        with pytest.raises(ConcurrencyConflictError):
+            await service.complete_orchestration(item, episode(item))
