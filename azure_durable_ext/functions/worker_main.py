@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 #: Environment variable naming the app folder when no --app-dir is given (the host's
 #: convention for the script root).
 SCRIPT_ROOT_ENV = "AzureWebJobsScriptRoot"
+#: One second: under load an HTTP start waits well over 100 ms for its turn, and every log
+#: record let go before its response costs a stream message each way; a long-running
+#: function's records still appear within a second.
+DEFAULT_LOG_HOLD = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +55,8 @@ class WorkerOptions:
     #: Seconds a forwarded HTTP request and its invocation wait for each other.
     http_pairing_timeout: float | None = None
     #: Seconds an invocation's log records wait for its response before they are sent as
-    #: they come (0: always at once); see rpc_logging.
-    log_hold: float = 0.1
+    #: they come (0: always at once); see rpc_logging and DEFAULT_LOG_HOLD.
+    log_hold: float = DEFAULT_LOG_HOLD
 
 
 async def run_worker(
@@ -187,7 +191,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> WorkerOptions:
                         help="seconds a forwarded HTTP request and its invocation wait for each other")
     parser.add_argument("--http-proxying", dest="http_proxying", action="store_true", default=False,
                         help="serve HTTP triggers on the worker's own HTTP server (the HttpUri capability)")
-    parser.add_argument("--log-hold", dest="log_hold", type=float, default=0.1,
+    parser.add_argument("--log-hold", dest="log_hold", type=float, default=DEFAULT_LOG_HOLD,
                         help="seconds an invocation's log records wait to go out after its response (0: at once)")
     parser.add_argument("--no-http-proxying", dest="http_proxying", action="store_false",
                         help="HTTP requests and responses travel in the invocation messages (the default)")

@@ -8,6 +8,7 @@ from functions_support import SAMPLE_APP
 from functions_test_host import FunctionTestHost, invocation, invoke, load_all
 from google.protobuf.duration_pb2 import Duration
 
+from azure_durable_ext.functions.worker_main import WorkerOptions, parse_arguments
 from azure_durable_ext.protocol.function_rpc import frpc
 
 
@@ -52,3 +53,11 @@ async def test_unreachable_host_exits_with_a_clear_error() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1
     assert f"cannot talk to the Functions host at 127.0.0.1:{port}" in stderr.decode()
+
+
+def test_log_hold_defaults_to_a_second_and_can_be_set() -> None:
+    standard = ["--host", "127.0.0.1", "--port", "7000", "--workerId", "w1", "--requestId", "r1",
+                "--grpcMaxMessageLength", "2147483647"]
+    assert parse_arguments(standard).log_hold == 1.0
+    assert parse_arguments([*standard, "--log-hold", "0.1"]).log_hold == 0.1
+    assert WorkerOptions(host="127.0.0.1", port=1, worker_id="w", request_id="r").log_hold == 1.0
