@@ -256,14 +256,12 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             max_actions=self.max_actions,
         )
         keep = self._reserve_session(checkpoint)
+        session = None
         try:
             session = await self._complete(item, checkpoint, plan, keep_session=keep)
-        except BaseException:
-            if keep:
+        finally:
+            if keep and session is None:  # completing failed, or the provider kept no session
                 self._sessions_held -= 1
-            raise
-        if keep and session is None:
-            self._sessions_held -= 1  # the provider released the lock after all
         self._episode_done(item.instance_id)
         return session
 

@@ -231,19 +231,19 @@ class OrchestrationWork:
             # not stay locked in the session table for whatever comes next.
             self._sessions.release(session.instance_id)
             raise
+        # The next item's own lock replaces the session's; without one the session ends here.
         lock.released = True
         del self._locks[session.instance_id]
-        if not messages:
-            self._sessions.release(session.instance_id)
-            return None
+        item = None
         try:
-            item = await self._open(session.instance_id, messages)
-        except BaseException:  # a stop cancelling the wait must not leave the instance locked
-            self._sessions.release(session.instance_id)
+            if messages:
+                item = await self._open(session.instance_id, messages)
+        except BaseException:  # a stop cancelling it must not leave the messages locked
             await self._release_messages_after_failure(messages)
             raise
-        if item is None:
-            self._sessions.release(session.instance_id)
+        finally:
+            if item is None:
+                self._sessions.release(session.instance_id)
         return item
 
     async def _write_row_after_history(self, state: InstanceState, etag: str | None) -> str | None:

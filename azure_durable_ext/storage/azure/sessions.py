@@ -11,6 +11,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
+from ..waiting import ChangeNotifier, wait_signal
 from .message_queue import ReceivedMessage
 
 
@@ -24,7 +25,7 @@ class SessionTable:
         self._queued: set[str] = set()
         self._locked: set[str] = set()
         #: Extended sessions waiting for messages to their (locked) instance.
-        self._session_waiters: dict[str, asyncio.Future[None]] = {}
+        self._session_waits: ChangeNotifier[str] = ChangeNotifier()
         self._count = 0
         #: Set by the first ``take``: from then on the pollers receive.
         self.consumed = asyncio.Event()
@@ -44,8 +45,7 @@ class SessionTable:
             self._count += 1
         messages[message.message_id] = message
         self._mark_ready(instance_id)
-        if instance_id in self._session_waiters:
-            self._wake_session(instance_id)
+        self._session_waits.notify(instance_id)
 
     def _mark_ready(self, instance_id: str) -> None:
         if instance_id not in self._locked and instance_id not in self._queued and self._pending.get(instance_id):
@@ -83,16 +83,11 @@ class SessionTable:
         ``timeout`` seconds for the first; [] when none came (or ``end_sessions`` ended the
         wait). The instance stays locked either way."""
         if not self._pending.get(instance_id) and timeout > 0:
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._session_waiters[instance_id] = waiter
-            timer = loop.call_later(timeout, _resolve, waiter)
+            waiter = self._session_waits.watch(instance_id)
             try:
-                await waiter
+                await wait_signal(waiter, timeout)
             finally:
-                timer.cancel()
-                if self._session_waiters.get(instance_id) is waiter:
-                    del self._session_waiters[instance_id]
+                self._session_waits.unwatch(instance_id, waiter)
         messages = self._pending.pop(instance_id, None)
         if not messages:
             return []
@@ -102,13 +97,7 @@ class SessionTable:
     def end_sessions(self, belongs: Callable[[str], bool]) -> None:
         """Wake the extended sessions of the instances ``belongs`` selects, so they end now
         (a partition being given up, the service stopping)."""
-        for instance_id in [i for i in self._session_waiters if belongs(i)]:
-            self._wake_session(instance_id)
-
-    def _wake_session(self, instance_id: str) -> None:
-        waiter = self._session_waiters.pop(instance_id, None)
-        if waiter is not None:
-            _resolve(waiter)
+        self._session_waits.notify_where(belongs)
 
     def release(self, instance_id: str) -> None:
         """Unlock; messages that arrived meanwhile make the instance ready again."""
@@ -121,7 +110,7 @@ class SessionTable:
         its lock gone when it completes (OrchestrationWork forgets its locks with this)."""
         dropped = [m for msgs in self._pending.values() for m in msgs.values()]
         self._pending.clear()
-        self.end_sessions(lambda _: True)
+        self._session_waits.notify_all()
         self._locked.clear()
         self._count = 0
         self._queued.clear()
@@ -143,8 +132,3 @@ class SessionTable:
     def any_locked(self, belongs: Callable[[str], bool]) -> bool:
         """True while an instance ``belongs`` selects is locked (its episode in flight)."""
         return any(belongs(i) for i in self._locked)
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

@@ -63,7 +63,8 @@ from .records import (
     superseded_start,
     without_payloads,
 )
-from .signals import ChangeNotifier, WorkQueue, wait_signal
+from ..waiting import ChangeNotifier, wait_signal
+from .signals import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         self._sequence = itertools.count(1)
         #: Ids of instances with a row, sorted; None when rows were added or removed since.
         self._sorted_ids: list[str] | None = None
-        #: Extended sessions waiting for messages, by instance id (see continue_session).
-        self._session_waiters: dict[str, asyncio.Future[bool]] = {}
+        #: Extended sessions waiting for messages to their instance (see continue_session).
+        self._session_waits: ChangeNotifier[str] = ChangeNotifier()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -107,8 +108,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         self._ready.clear()
         self._activities.clear()
         self._changes.notify_all()
-        for instance_id in list(self._session_waiters):
-            self._wake_session(instance_id)
+        self._session_waits.notify_all()
 
     # -- client operations ----------------------------------------------------------------
     async def create_instance(
@@ -218,7 +218,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             self._sorted_ids = None
         self._ready.discard(instance_id)
         self._changes.notify(instance_id)
-        self._wake_session(instance_id)
+        self._session_waits.notify(instance_id)
         return 1 if inst.state is not None else 0
 
     async def purge_instances(self, purge: PurgeFilter) -> int:
@@ -326,13 +326,11 @@ class InMemoryOrchestrationService(OrchestrationService):
         """See the contract: messages queued behind the session's lock wake it at once."""
         inst = self._locked_instance(session)
         if not inst.messages and timeout > 0:
-            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self._session_waiters[session.instance_id] = waiter
+            waiter = self._session_waits.watch(session.instance_id)
             try:
                 await wait_signal(waiter, timeout)
             finally:
-                if self._session_waiters.get(session.instance_id) is waiter:
-                    del self._session_waiters[session.instance_id]
+                self._session_waits.unwatch(session.instance_id, waiter)
             inst = self._locked_instance(session)
         if inst.messages:
             item = self._take_messages(session.instance_id, inst)
@@ -340,11 +338,6 @@ class InMemoryOrchestrationService(OrchestrationService):
                 return item
         self._unlock(session.instance_id, inst)
         return None
-
-    def _wake_session(self, instance_id: str) -> None:
-        waiter = self._session_waiters.pop(instance_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(True)
 
     def _unlock(self, instance_id: str, inst: InstanceRecord) -> None:
         inst.lock = None
@@ -427,8 +420,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst.messages.append(message)
         if inst.lock is None:
             self._ready.put(message.instance_id)
-        elif message.instance_id in self._session_waiters:
-            self._wake_session(message.instance_id)
+        else:
+            self._session_waits.notify(message.instance_id)
 
     def _release_held(self, instance_id: str, inst: InstanceRecord, batch: HeldBatch) -> None:
         if self._instances.get(instance_id) is not inst:
@@ -444,8 +437,8 @@ class InMemoryOrchestrationService(OrchestrationService):
         inst.redeliveries = max(inst.redeliveries, deliveries)
         if inst.lock is None:
             self._ready.put(instance_id, front=True)
-        elif instance_id in self._session_waiters:
-            self._wake_session(instance_id)
+        else:
+            self._session_waits.notify(instance_id)
 
     def _locked_instance(self, item: OrchestrationWorkItem) -> InstanceRecord:
         inst = self._instances.get(item.instance_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azurite_fixture import azure_hub
@@ -19,6 +20,14 @@ from azure_durable_ext.core.status import RUNNING_STATES  # noqa: E402
 from azure_durable_ext.storage.azure.azurite import AzuriteProcess  # noqa: E402
 from azure_durable_ext.storage.azure.message_queue import MessageQueue, ReceivedMessage  # noqa: E402
 from azure_durable_ext.storage.azure.sessions import SessionTable  # noqa: E402
+
+
+async def _session_waiting(service: Any, instance_id: str) -> asyncio.Future[Any]:
+    """Start ``instance_id``, keep its session and leave it waiting for messages."""
+    session = await kept_session(service, instance_id)
+    waiting = asyncio.ensure_future(service.continue_session(session, 120.0))
+    await asyncio.sleep(0.3)
+    return waiting
 
 
 async def test_a_sessions_next_episode_reads_nothing(azurite: AzuriteProcess) -> None:
@@ -37,9 +46,7 @@ async def test_a_sessions_next_episode_reads_nothing(azurite: AzuriteProcess) ->
 async def test_giving_a_partition_up_ends_its_waiting_sessions(azurite: AzuriteProcess) -> None:
     async with azure_hub(azurite, use_table_partition_management=False) as service:
         await service.start()
-        session = await kept_session(service, "moving")
-        waiting = asyncio.ensure_future(service.continue_session(session, 120.0))
-        await asyncio.sleep(0.3)
+        waiting = await _session_waiting(service, "moving")
         assert not waiting.done()
         # drain_partition waits for the partition's locked instances: the session must end.
         await asyncio.wait_for(service.drain_partition(service.names.partition_of("moving")), LOCK_TIMEOUT)
@@ -97,9 +104,7 @@ async def test_a_session_whose_deletes_fail_is_ended(azurite: AzuriteProcess, mo
 async def test_deleting_the_task_hub_ends_a_waiting_session_and_its_lock(azurite: AzuriteProcess) -> None:
     async with azure_hub(azurite, use_table_partition_management=False) as service:
         await service.start()
-        session = await kept_session(service, "deleted")
-        waiting = asyncio.ensure_future(service.continue_session(session, 120.0))
-        await asyncio.sleep(0.3)
+        waiting = await _session_waiting(service, "deleted")
         await service.delete_task_hub()
         with pytest.raises(ConcurrencyConflictError):
             await asyncio.wait_for(waiting, LOCK_TIMEOUT)

@@ -1,11 +1,12 @@
-"""WorkQueue and ChangeNotifier: the in-memory provider's waiting primitives."""
+"""WorkQueue (the in-memory provider's) and the shared waiting primitives ChangeNotifier and wait_signal."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from azure_durable_ext.storage.memory.signals import ChangeNotifier, WorkQueue
+from azure_durable_ext.storage.memory.signals import WorkQueue
+from azure_durable_ext.storage.waiting import ChangeNotifier
 
 
 async def test_items_are_queued_once_and_in_order() -> None:
@@ -57,7 +58,7 @@ async def test_notifier_wakes_every_watcher_of_a_key() -> None:
 
 
 async def test_wait_signal_never_loses_a_cancellation() -> None:
-    from azure_durable_ext.storage.memory.signals import wait_signal
+    from azure_durable_ext.storage.waiting import wait_signal
 
     waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(wait_signal(waiter, 10))
