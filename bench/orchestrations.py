@@ -111,6 +111,9 @@ def event_sink(ctx: Any, count: int) -> Any:
 
 
 def serve_ours(storage: str, connection_string: str | None) -> None:
+    from azure_durable_ext.sidecar.grpc_listener_engine import prefer_classic_listener
+
+    prefer_classic_listener()  # before grpc loads, as the durable-ext commands do
     import asyncio
 
     from azure_durable_ext.core.options import DurableTaskOptions

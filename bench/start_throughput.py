@@ -42,6 +42,9 @@ REGISTERED_SIDE = "ours-registered"
 
 
 def serve_ours(with_dispatchers: bool, registered: bool = False) -> None:
+    from azure_durable_ext.sidecar.grpc_listener_engine import prefer_classic_listener
+
+    prefer_classic_listener()  # before grpc loads, as the durable-ext commands do
     from azure_durable_ext.core.options import DurableTaskOptions
     from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
     from azure_durable_ext.sidecar.host import SidecarHost, run_host_loop
@@ -86,6 +89,10 @@ class _TrivialAsyncStarts:
 
 
 def serve_floor(kind: str) -> None:
+    if kind == "floor-aio":
+        from azure_durable_ext.sidecar.grpc_listener_engine import prefer_classic_listener
+
+        prefer_classic_listener()  # our stack: grpc's listener as the durable-ext commands pick it
     import grpc
 
     from azure_durable_ext.protocol.sidecar_rpc import register_servicers

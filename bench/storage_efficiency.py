@@ -108,6 +108,9 @@ def first_dispatch(ctx: Any, _: Any) -> str:
 def serve(side: str, connection_string: str) -> None:
     """Our sidecar on Azurite: ``starts`` = listener only, ``full`` = with dispatchers
     running the app in process. Commands on stdin: ``counts``, ``dispatched <id>``, ``stop``."""
+    from azure_durable_ext.sidecar.grpc_listener_engine import prefer_classic_listener
+
+    prefer_classic_listener()  # before grpc loads, as the durable-ext commands do
     from azure_durable_ext.core.options import AzureStorageOptions, DurableTaskOptions
     from azure_durable_ext.core.orchestration import Registry
     from azure_durable_ext.sidecar.dispatch.hosting import build_sidecar_host
