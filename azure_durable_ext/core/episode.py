@@ -504,6 +504,7 @@ def checkpoint_episode(
     request: pb.OrchestratorRequest,
     response: pb.OrchestratorResponse,
     *,
+    past_events: Sequence[pb.HistoryEvent] | None = None,
     replaced_history: bool = False,
     make_execution_id: Callable[[], str] = new_execution_id,
     max_actions: int | None = None,
@@ -518,10 +519,13 @@ def checkpoint_episode(
     orchestratorStarted first, no executionStarted anywhere); a malformed *response* fails
     the orchestration instead, as does one taking the execution past ``max_actions``
     scheduling actions (host.json maxOrchestrationActions; its actions are not applied).
+    ``past_events`` is the request's history when the request does not carry it itself (a
+    request whose past events went to the worker encoded beside it).
     """
+    past = request.pastEvents if past_events is None else past_events
     now = episode_time(request)
-    all_events = _Chained(request.pastEvents, request.newEvents)
-    started = find_execution_started(request.pastEvents) or find_execution_started(request.newEvents)
+    all_events = _Chained(past, request.newEvents)
+    started = find_execution_started(past) or find_execution_started(request.newEvents)
     if started is None:
         raise InvalidArgumentError(f"the history of {request.instanceId!r} has no executionStarted event")
     execution_id = (
@@ -561,7 +565,7 @@ def checkpoint_episode(
         ep.events.append(ep.event())
         ep.events[-1].orchestratorCompleted.SetInParent()
         if replaced_history:  # the stored history gives way to the request's (rewritten) one
-            ep.events[:0] = list(request.pastEvents)
+            ep.events[:0] = list(past)
     return OrchestrationCheckpoint(
         state=next_state,
         new_events=ep.events,

@@ -17,6 +17,7 @@ import uuid
 from google.protobuf.message import DecodeError
 
 from .._proto import pb
+from ..core.episode import find_execution_started
 from ..protocol.function_rpc import frpc
 from ..sidecar.dispatch.runners import ActivityOutcome, RunnerOutcome
 from .function_rpc_host import FunctionRpcHost, WorkerUnavailableError
@@ -43,14 +44,23 @@ class FunctionsOrchestrationRunner:
         return self.host.ready.is_set() and self.host.functions.orchestrator(name) is not None
 
     async def run(self, request: pb.OrchestratorRequest) -> RunnerOutcome:
-        name = _orchestration_name(request)
+        return await self._invoke(_orchestration_name(request), request.instanceId, request.SerializeToString())
+
+    async def run_encoded(
+        self, request: pb.OrchestratorRequest, past_events_wire: bytes, name: str, version: str | None
+    ) -> RunnerOutcome:
+        """The request goes to the worker serialized anyway: the encoded history is appended
+        to its encoding as it is (see ``protocol.history_wire``)."""
+        return await self._invoke(name, request.instanceId, request.SerializeToString() + past_events_wire)
+
+    async def _invoke(self, name: str, instance_id: str, encoded_request: bytes) -> RunnerOutcome:
         function = self.host.functions.orchestrator(name)
         if function is None:
             return RunnerOutcome.abandoned(f"no orchestrator function {name!r} is loaded", RETRY_DELAY)
         invocation = frpc.InvocationRequest(invocation_id=str(uuid.uuid4()), function_id=function.function_id)
-        payload = base64.b64encode(request.SerializeToString()).decode("ascii")
+        payload = base64.b64encode(encoded_request).decode("ascii")
         invocation.input_data.add(name=_trigger_name(self.host, function.name), data=frpc.TypedData(string=payload))
-        log.info("Executing 'Functions.%s' (orchestration %s, Id=%s)", function.name, request.instanceId,
+        log.info("Executing 'Functions.%s' (orchestration %s, Id=%s)", function.name, instance_id,
                  invocation.invocation_id)
         try:
             response = await self.host.invoke(invocation)
@@ -107,10 +117,10 @@ class FunctionsActivityRunner:
 
 
 def _orchestration_name(request: pb.OrchestratorRequest) -> str:
-    for event in list(request.pastEvents) + list(request.newEvents):
-        if event.HasField("executionStarted"):
-            return event.executionStarted.name
-    raise ValueError(f"orchestration {request.instanceId} has no executionStarted event")
+    started = find_execution_started(request.pastEvents) or find_execution_started(request.newEvents)
+    if started is None:
+        raise ValueError(f"orchestration {request.instanceId} has no executionStarted event")
+    return started.name
 
 
 def _decode_orchestrator_response(value: frpc.TypedData) -> pb.OrchestratorResponse:

@@ -6,9 +6,11 @@ Copying the event objects into the request (``pastEvents.extend``) costs ~1.3 us
 orchestration), while parsing the same events from their encoded form costs ~0.2 us per
 event. A provider that keeps histories in memory keeps their encoding beside them with
 ``PastEventsWire`` (each event is encoded once, when it joins the history) and hands it to the
-episode, which merges it into the request in one parse. Likewise a work item for a worker
-stream is written around the request's encoding (``encoded_orchestrator_work_item``) instead
-of built as a WorkItem message, which would copy the whole request once more.
+episode. A work item for a worker stream is written around the request's encoding
+(``encoded_orchestrator_work_item``) with those bytes spliced in as they are, so the history
+of an episode a worker stream runs is neither parsed nor encoded again (a WorkItem message
+would also copy the whole request once more); runners that need the request as a message
+parse the bytes into it once.
 """
 from __future__ import annotations
 
@@ -41,9 +43,16 @@ def encode_past_event(event: pb.HistoryEvent) -> bytes:
     return _length_delimited(_PAST_EVENTS_TAG, event.SerializeToString())
 
 
-def encoded_orchestrator_work_item(request: pb.OrchestratorRequest, completion_token: str) -> bytes:
-    """The encoding of ``WorkItem(orchestratorRequest=request, completionToken=...)``."""
-    return _length_delimited(_ORCHESTRATOR_REQUEST_TAG, request.SerializeToString()) + _length_delimited(
+def encoded_orchestrator_work_item(
+    request: pb.OrchestratorRequest, completion_token: str, past_events_wire: bytes = b""
+) -> bytes:
+    """The encoding of ``WorkItem(orchestratorRequest=request, completionToken=...)``, the
+    request's ``pastEvents`` extended by the encoded entries ``past_events_wire``.
+
+    Protobuf parsers accept a message's fields in any order and append a repeated field's
+    entries in the order they come, so the entries may follow the request's other fields.
+    """
+    return _length_delimited(_ORCHESTRATOR_REQUEST_TAG, request.SerializeToString() + past_events_wire) + _length_delimited(
         _COMPLETION_TOKEN_TAG, completion_token.encode()
     )
 

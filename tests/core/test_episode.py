@@ -462,3 +462,22 @@ def test_completing_does_not_count_as_an_action() -> None:
         max_actions=5,
     )
     assert cp.state.status is OrchestrationStatus.COMPLETED and cp.state.output == '"done"'
+
+
+def test_a_history_given_beside_the_request_counts_as_its_past_events() -> None:
+    # The dispatcher keeps a history encoded out of the request (it went to the worker as
+    # bytes) and passes the events it stands on; the checkpoint must be the same.
+    past = [orchestrator_started(), started(), ev("taskScheduled", 0, name="SayHello"), ev("orchestratorCompleted")]
+    new = [orchestrator_started(), ev("taskCompleted", taskScheduledId=0)]
+    running = pending_state(status=OrchestrationStatus.RUNNING)
+    acts = (action(1, "scheduleTask", name="SayAgain"), complete(2, pb.ORCHESTRATION_STATUS_COMPLETED, '"ok"'))
+    inside = checkpoint_episode(running, request(past, new), response(*acts), make_execution_id=ids())
+    beside = checkpoint_episode(running, request([], new), response(*acts), past_events=past, make_execution_id=ids())
+    assert beside == inside
+    assert beside.state.status is OrchestrationStatus.COMPLETED
+    # Without them the request has no executionStarted at all: refused, not guessed.
+    with pytest.raises(InvalidArgumentError, match="no executionStarted"):
+        checkpoint_episode(running, request([], new), response(*acts), make_execution_id=ids())
+    # A replaced history is written from the events given.
+    replaced = checkpoint_episode(running, request([], new), response(), past_events=past, replaced_history=True)
+    assert [e.SerializeToString() for e in replaced.new_events[:4]] == [e.SerializeToString() for e in past]

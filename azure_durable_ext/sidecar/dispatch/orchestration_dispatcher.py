@@ -241,8 +241,12 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         if runner is None:
             self.park(item, name, version)
             return None
+        run_encoded = getattr(runner, "run_encoded", None)
         async with self.renewing(item):
-            outcome = await runner.run(plan.request)
+            if run_encoded is not None and plan.past_events_wire is not None:
+                outcome = await run_encoded(plan.request, plan.past_events_wire, name, version)
+            else:
+                outcome = await runner.run(plan.full_request())
         if outcome.abandon or outcome.response is None:
             delay = outcome.delay if outcome.delay is not None else retry_delay(self.abandon_delay, item.dequeue_count)
             await self._put_back(item, delay, outcome.reason)
@@ -251,6 +255,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
             item.state,
             plan.request,
             outcome.response,
+            past_events=plan.past_events,
             replaced_history=plan.replaced_history,
             make_execution_id=self.make_execution_id,
             max_actions=self.max_actions,

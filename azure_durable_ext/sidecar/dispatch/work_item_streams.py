@@ -246,12 +246,16 @@ class WorkItemStreams:
             self._pending.pop(token, None)
             self._notify()
 
-    async def run_orchestration(self, request: pb.OrchestratorRequest, name: str, version: str | None) -> RunnerOutcome:
+    async def run_orchestration(
+        self, request: pb.OrchestratorRequest, name: str, version: str | None, past_events_wire: bytes = b""
+    ) -> RunnerOutcome:
+        """Run an episode on a worker; ``past_events_wire`` (encoded ``pastEvents`` entries)
+        extends the request's history as it is sent."""
         # Written around the request's encoding: a WorkItem message would copy the request
         # (its whole history) once more before the stream encodes it anyway.
         answer = await self._send(
             "orchestration", name, version, request.instanceId,
-            lambda token: encoded_orchestrator_work_item(request, token),
+            lambda token: encoded_orchestrator_work_item(request, token, past_events_wire),
         )
         if isinstance(answer, pb.OrchestratorResponse):
             return RunnerOutcome.completed(answer)
@@ -332,6 +336,12 @@ class WorkerOrchestrationRunner:
         name = started.name if started is not None else ""
         version = started.version.value if started is not None and started.HasField("version") else None
         return await self.streams.run_orchestration(request, name, version)
+
+    async def run_encoded(
+        self, request: pb.OrchestratorRequest, past_events_wire: bytes, name: str, version: str | None
+    ) -> RunnerOutcome:
+        """Run an episode whose past events are ``past_events_wire``, not in ``request``."""
+        return await self.streams.run_orchestration(request, name, version, past_events_wire)
 
 
 class WorkerActivityRunner:

@@ -514,3 +514,88 @@ async def test_max_orchestration_actions_fails_the_execution_that_exceeds_it() -
     assert failed.failure is not None and "Maximum amount of orchestration actions (3)" in failed.failure.message
     assert "MaxOrchestrationActions" in failed.failure.message
     assert fine is not None and fine.status is OrchestrationStatus.COMPLETED and fine.output == '["hi a", "hi b"]'
+
+
+def _completing(request: pb.OrchestratorRequest, output: str) -> Any:
+    from azure_durable_ext.sidecar.dispatch import RunnerOutcome
+
+    done = pb.OrchestratorAction(id=0)
+    done.completeOrchestration.orchestrationStatus = pb.ORCHESTRATION_STATUS_COMPLETED
+    done.completeOrchestration.result.value = output
+    return RunnerOutcome.completed(pb.OrchestratorResponse(instanceId=request.instanceId, actions=[done]))
+
+
+async def _run_two_episodes(runner: Any) -> tuple[InMemoryOrchestrationService, Any]:
+    """'e1' started and run once (Running, a timer pending), then an event: the second
+    episode has a history; returns the service and the final state."""
+    from azure_durable_ext.sidecar.dispatch.orchestration_dispatcher import OrchestrationDispatcher
+
+    service = InMemoryOrchestrationService()
+    dispatcher = OrchestrationDispatcher(service, [runner], poll_timeout=0.1)
+    hub = TaskHub.create(DurableTaskOptions(), service)
+    await dispatcher.start()
+    try:
+        await hub.durable.start_new("Waits", "e1", "2.0")
+        await service.wait_for_instance("e1", lambda s: s.status is OrchestrationStatus.RUNNING, 10)
+        await hub.durable.raise_event("e1", "go", '"x"')
+        final = await service.wait_for_instance("e1", lambda s: s.status.is_terminal, 10)
+    finally:
+        await dispatcher.stop()
+    return service, final
+
+
+class _FirstEpisodeRunsOn:
+    """First episode: leaves the instance running (no actions); later: completes."""
+
+    def can_run(self, name: str, version: str | None) -> bool:
+        return True
+
+    def answer(self, request: pb.OrchestratorRequest) -> Any:
+        from azure_durable_ext.sidecar.dispatch import RunnerOutcome
+
+        if not any(e.HasField("eventRaised") for e in request.newEvents):
+            return RunnerOutcome.completed(pb.OrchestratorResponse(instanceId=request.instanceId))
+        return _completing(request, '"done"')
+
+
+async def test_a_runner_taking_the_history_encoded_gets_it_as_stored_and_the_request_without_it() -> None:
+    calls: list[tuple[int, bytes | None, str, str | None]] = []
+
+    class EncodedRunner(_FirstEpisodeRunsOn):
+        async def run(self, request: pb.OrchestratorRequest) -> Any:
+            calls.append((len(request.pastEvents), None, "", None))
+            return self.answer(request)
+
+        async def run_encoded(self, request: pb.OrchestratorRequest, wire: bytes, name: str, version: str | None) -> Any:
+            calls.append((len(request.pastEvents), wire, name, version))
+            return self.answer(request)
+
+    service, final = await _run_two_episodes(EncodedRunner())
+    assert final.status is OrchestrationStatus.COMPLETED and final.output == '"done"'
+    # The first episode has no stored history (its start brings it): a plain run.
+    assert [(past, wire is None, name, version) for past, wire, name, version in calls] == [
+        (0, True, "", None), (0, False, "Waits", "2.0")]
+    # The second episode's history came as the provider keeps it: the first episode's events.
+    wire = calls[1][1]
+    assert wire is not None
+    history = pb.OrchestratorRequest.FromString(wire).pastEvents
+    kinds = [e.WhichOneof("eventType") for e in history]
+    assert kinds == ["orchestratorStarted", "executionStarted", "orchestratorCompleted"]
+    # The checkpoint stood on that history: stored history = it + the second episode.
+    stored = service._instances["e1"].history
+    assert [e.SerializeToString() for e in stored[:3]] == [e.SerializeToString() for e in history]
+    assert [e.WhichOneof("eventType") for e in stored[3:]] == [
+        "orchestratorStarted", "eventRaised", "executionCompleted", "orchestratorCompleted"]
+
+
+async def test_a_runner_without_run_encoded_gets_the_whole_request() -> None:
+    past_counts: list[int] = []
+
+    class PlainRunner(_FirstEpisodeRunsOn):
+        async def run(self, request: pb.OrchestratorRequest) -> Any:
+            past_counts.append(len(request.pastEvents))
+            return self.answer(request)
+
+    _, final = await _run_two_episodes(PlainRunner())
+    assert final.status is OrchestrationStatus.COMPLETED
+    assert past_counts == [0, 3]

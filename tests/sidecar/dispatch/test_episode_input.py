@@ -251,11 +251,38 @@ def test_the_encoded_history_gives_the_same_request_as_the_events() -> None:
     result = msg(event("taskCompleted", taskScheduledId=1))
     plain = plan_episode(item(state(OrchestrationStatus.RUNNING), past, result), NOW)
     encoded = plan_episode(_with_wire(item(state(OrchestrationStatus.RUNNING), past, result), past), NOW)
-    assert encoded.request.SerializeToString() == plain.request.SerializeToString()
+    assert plain.past_events_wire is None and encoded.past_events_wire is not None
+    assert list(encoded.past_events) == list(plain.past_events) == past
+    # The history stays encoded, out of the request, until a runner needs it whole.
+    assert encoded.request is not None and len(encoded.request.pastEvents) == 0
+    assert encoded.full_request().SerializeToString() == plain.request.SerializeToString()
+    assert encoded.past_events_wire is None and encoded.full_request() is encoded.request  # parsed once
     # The encoding is what the request takes (a marked one shows it), not the event objects.
     marked = past[:-1] + [event("taskScheduled", 1, name="Marked")]
     taken = plan_episode(_with_wire(item(state(OrchestrationStatus.RUNNING), past, result), marked), NOW)
-    assert taken.request.pastEvents[-1].taskScheduled.name == "Marked"
+    assert taken.full_request().pastEvents[-1].taskScheduled.name == "Marked"
+
+
+def test_a_work_item_with_the_encoded_history_spliced_in_reads_as_the_whole_request() -> None:
+    from durabletask.internal import orchestrator_service_pb2 as official
+
+    from azure_durable_ext.protocol.history_wire import encoded_orchestrator_work_item
+
+    past = RUNNING_HISTORY + [event("taskCompleted", taskScheduledId=0), event("taskScheduled", 1, name="B")]
+    result = msg(event("taskCompleted", taskScheduledId=1))
+    plain = plan_episode(item(state(OrchestrationStatus.RUNNING), past, result), NOW)
+    encoded = plan_episode(_with_wire(item(state(OrchestrationStatus.RUNNING), past, result), past), NOW)
+    assert encoded.request is not None and encoded.past_events_wire is not None
+    spliced = encoded_orchestrator_work_item(encoded.request, "7", encoded.past_events_wire)
+    whole = pb.WorkItem(orchestratorRequest=plain.request, completionToken="7")
+    # Our messages and the official SDK's read the same work item, history in order.
+    assert pb.WorkItem.FromString(spliced) == whole
+    theirs = official.WorkItem.FromString(spliced)
+    assert theirs.completionToken == "7"
+    assert [e.SerializeToString() for e in theirs.orchestratorRequest.pastEvents] == [e.SerializeToString() for e in past]
+    assert len(theirs.orchestratorRequest.newEvents) == len(plain.request.newEvents)
+    # Without a history to splice, the encoding is the message's own.
+    assert pb.WorkItem.FromString(encoded_orchestrator_work_item(plain.request, "7")) == whole
 
 
 def test_a_replaced_history_never_takes_the_encoded_one() -> None:
