@@ -34,6 +34,12 @@ _LEVELS: tuple[tuple[int, "frpc.RpcLog.Level"], ...] = (
 #: Seconds a hold may end early: loop timers fire with about a millisecond's precision.
 _TIMER_SLACK = 0.001
 
+#: How long an invocation's records are held at most (``HeldInvocationLogs.max_delay``, the
+#: worker's ``--log-hold``). One second: under load an HTTP start waits well over 100 ms for
+#: its turn, and every record let go before its response costs a stream message each way;
+#: a long-running function's records still appear within a second.
+DEFAULT_LOG_HOLD = 1.0
+
 #: Loggers whose records never go to the host (gRPC's own; sending them would log again).
 _SKIPPED_PREFIXES = ("grpc", "asyncio", "azure_durable_ext.functions.grpc_worker")
 
@@ -82,7 +88,7 @@ class HeldInvocationLogs:
     takes records after the response).
     """
 
-    def __init__(self, send: Callable[[frpc.StreamingMessage], None], *, max_delay: float = 0.1) -> None:
+    def __init__(self, send: Callable[[frpc.StreamingMessage], None], *, max_delay: float = DEFAULT_LOG_HOLD) -> None:
         if max_delay < 0:
             raise ValueError(f"max_delay must be >= 0 seconds, got {max_delay!r}")
         self._send = send

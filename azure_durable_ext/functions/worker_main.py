@@ -24,7 +24,7 @@ import grpc
 
 from ..protocol.function_rpc import FunctionRpcStub, frpc, message_size_options
 from .grpc_worker import GrpcWorker
-from .rpc_logging import HeldInvocationLogs, RpcLogHandler
+from .rpc_logging import DEFAULT_LOG_HOLD, HeldInvocationLogs, RpcLogHandler
 from .stream_writer import EventStreamWriter
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 #: Environment variable naming the app folder when no --app-dir is given (the host's
 #: convention for the script root).
 SCRIPT_ROOT_ENV = "AzureWebJobsScriptRoot"
-#: One second: under load an HTTP start waits well over 100 ms for its turn, and every log
-#: record let go before its response costs a stream message each way; a long-running
-#: function's records still appear within a second.
-DEFAULT_LOG_HOLD = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,11 @@
 grpc (1.6x-1.8x) ships two implementations of a server's TCP listener and endpoints: the
 EventEngine one (the default) and the classic iomgr one, chosen by the
 ``event_engine_listener`` experiment. With grpc.aio on one event loop the classic listener
-answers sooner and costs less CPU per call: StartInstance through our listener, interleaved
-with the durabletask.testing sidecar on 2 cores, 1.03 vs 0.96 of its calls/s at 1 caller and
-1.01 vs 0.99 at 16, 0.70 vs 0.77 ms of sidecar CPU per start (grpcio 1.85.3). Processes we
-start to host listeners (the ``durable-ext`` commands, the dev host and the worker it starts)
-therefore ask for it.
+answers sooner and costs less CPU per call: StartInstance through our listener against the
+durabletask.testing sidecar on 2 cores went from 0.92-0.95 of its calls/s to 0.99-1.03 at 1
+caller (0.98-1.03 at 16), and from more sidecar CPU per start than it to 5-10% less (grpcio
+1.85.3, ``bench/start_throughput.py``). The ``durable-ext`` commands therefore ask for it;
+the processes they start (the dev host's worker) inherit the setting.
 
 grpc reads ``GRPC_EXPERIMENTS`` once, when it is first loaded, so this has to run before
 anything imports grpc; nothing here imports it.

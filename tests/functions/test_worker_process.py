@@ -61,3 +61,7 @@ def test_log_hold_defaults_to_a_second_and_can_be_set() -> None:
     assert parse_arguments(standard).log_hold == 1.0
     assert parse_arguments([*standard, "--log-hold", "0.1"]).log_hold == 0.1
     assert WorkerOptions(host="127.0.0.1", port=1, worker_id="w", request_id="r").log_hold == 1.0
+    # The hold itself defaults the same, however it is built.
+    from azure_durable_ext.functions.rpc_logging import HeldInvocationLogs
+
+    assert HeldInvocationLogs(lambda message: None).max_delay == 1.0

@@ -241,7 +241,7 @@ class OrchestrationDispatcher(RoutingDispatcher[OrchestrationWorkItem, Orchestra
         if runner is None:
             self.park(item, name, version)
             return None
-        run_encoded = getattr(runner, "run_encoded", None)
+        run_encoded = getattr(runner, "run_encoded", None)  # optional (runners.py)
         async with self.renewing(item):
             if run_encoded is not None and plan.past_events_wire is not None:
                 outcome = await run_encoded(plan.request, plan.past_events_wire, name, version)

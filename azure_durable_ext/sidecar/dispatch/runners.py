@@ -5,8 +5,10 @@ first that says yes; when none does, the work waits, parked, until one can. A ru
 also define ``can_run_any() -> bool``: while every runner says False there (no worker
 connected), dispatchers leave new work in storage and sweep it up only periodically or when
 runners change. An orchestration runner that sends the request on as bytes may define
-``run_encoded`` (``EncodedHistoryRunner``): it then gets the history as the provider keeps it
-encoded, and nobody parses it. Three runners exist:
+``async run_encoded(request, past_events_wire, name, version) -> RunnerOutcome``: when the
+provider kept the history encoded, the dispatcher calls it instead of ``run`` with the request
+minus its past events and those events as encoded ``pastEvents`` entries, so nobody parses
+them. Three runners exist:
 
 1. In process (``in_process.py``): the app's ``Registry`` and the pure replay executor.
 2. GetWorkItems workers (``work_item_streams.py``): workers connected to the sidecar, such
@@ -81,17 +83,6 @@ class OrchestrationRunner(Protocol):
 
     async def run(self, request: pb.OrchestratorRequest) -> RunnerOutcome:
         """Run one episode."""
-
-
-class EncodedHistoryRunner(OrchestrationRunner, Protocol):
-    """A runner that takes an episode's history encoded, as the provider kept it (the
-    dispatcher calls ``run_encoded`` instead of ``run`` when the history is at hand so)."""
-
-    async def run_encoded(
-        self, request: pb.OrchestratorRequest, past_events_wire: bytes, name: str, version: str | None
-    ) -> RunnerOutcome:
-        """Run one episode of orchestrator ``name`` at ``version``: ``request`` without its
-        past events, which ``past_events_wire`` holds as encoded ``pastEvents`` entries."""
 
 
 class ActivityRunner(Protocol):
