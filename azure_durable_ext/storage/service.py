@@ -30,8 +30,9 @@ class OrchestrationWorkItem:
     """A locked batch of new messages for one instance, with its history so far.
 
     ``past_events_wire``, when the provider keeps it, is ``past_events`` encoded as
-    OrchestratorRequest.pastEvents entries (see protocol.history_wire): the episode's request
-    then takes the history in one parse instead of copying each event.
+    OrchestratorRequest.pastEvents entries (see protocol.history_wire): the episode then
+    sends the history to a worker as these bytes, or parses them once, instead of copying
+    each event.
     ``lock`` is the provider's own token; only the provider reads it. ``new_messages`` come in
     no promised order (a start may follow messages sent after it). ``dequeue_count`` is how
     many times the batch's most-delivered message has been handed out, this time included
@@ -47,6 +48,12 @@ class OrchestrationWorkItem:
     past_events_wire: bytes | None = None
     #: An extended session waiting for messages (see ``complete_orchestration``).
     is_session: bool = False
+
+    @classmethod
+    def session(cls, instance_id: str, state: InstanceState | None, lock: object) -> "OrchestrationWorkItem":
+        """The session ``complete_orchestration(keep_session=True)`` answers: no messages,
+        the instance still locked by ``lock``."""
+        return cls(instance_id=instance_id, state=state, past_events=[], new_messages=[], lock=lock, is_session=True)
 
 
 @dataclass(slots=True, kw_only=True)

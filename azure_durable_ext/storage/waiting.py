@@ -51,6 +51,15 @@ class ChangeNotifier(Generic[T]):
         for key in [k for k in self._waiters if selects(k)]:
             self.notify(key)
 
+    async def wait(self, key: T, timeout: float | None) -> bool:
+        """Wait for the next change of ``key``, at most ``timeout`` seconds (None: no
+        limit); False on timeout."""
+        waiter = self.watch(key)
+        try:
+            return await wait_signal(waiter, timeout)
+        finally:
+            self.unwatch(key, waiter)
+
     def watch(self, key: T) -> asyncio.Future[bool]:
         """A future resolved (True) at the next change of ``key``; wait on it with
         ``wait_signal`` and call ``unwatch`` afterwards."""

@@ -278,10 +278,7 @@ class OrchestrationWork:
             lock.released = True
             held = OrchestrationLock([], row_etag, lock.snapshot, new_execution=False)
             self._locks[item.instance_id] = held
-            session = OrchestrationWorkItem(
-                instance_id=item.instance_id, state=state, past_events=[], new_messages=[], lock=held,
-                is_session=True,
-            )
+            session = OrchestrationWorkItem.session(item.instance_id, state, held)
         else:
             self._release(item, lock)
         try:

@@ -11,7 +11,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from ..waiting import ChangeNotifier, wait_signal
+from ..waiting import ChangeNotifier
 from .message_queue import ReceivedMessage
 
 
@@ -83,11 +83,7 @@ class SessionTable:
         ``timeout`` seconds for the first; [] when none came (or ``end_sessions`` ended the
         wait). The instance stays locked either way."""
         if not self._pending.get(instance_id) and timeout > 0:
-            waiter = self._session_waits.watch(instance_id)
-            try:
-                await wait_signal(waiter, timeout)
-            finally:
-                self._session_waits.unwatch(instance_id, waiter)
+            await self._session_waits.wait(instance_id, timeout)
         messages = self._pending.pop(instance_id, None)
         if not messages:
             return []

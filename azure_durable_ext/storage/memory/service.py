@@ -63,7 +63,7 @@ from .records import (
     superseded_start,
     without_payloads,
 )
-from ..waiting import ChangeNotifier, wait_signal
+from ..waiting import ChangeNotifier
 from .signals import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -253,11 +253,7 @@ class InMemoryOrchestrationService(OrchestrationService):
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 return None
-            waiter = self._changes.watch(instance_id)
-            try:
-                await wait_signal(waiter, remaining)
-            finally:
-                self._changes.unwatch(instance_id, waiter)
+            await self._changes.wait(instance_id, remaining)
 
     # -- orchestration work ---------------------------------------------------------------
     async def lock_next_orchestration(self, timeout: float) -> OrchestrationWorkItem | None:
@@ -313,10 +309,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         session = None
         if keep_session:
             inst.lock = next(self._tokens)
-            session = OrchestrationWorkItem(
-                instance_id=item.instance_id, state=state, past_events=[], new_messages=[], lock=inst.lock,
-                is_session=True,
-            )
+            session = OrchestrationWorkItem.session(item.instance_id, state, inst.lock)
         else:
             self._unlock(item.instance_id, inst)
         self._changes.notify(item.instance_id)
@@ -326,11 +319,7 @@ class InMemoryOrchestrationService(OrchestrationService):
         """See the contract: messages queued behind the session's lock wake it at once."""
         inst = self._locked_instance(session)
         if not inst.messages and timeout > 0:
-            waiter = self._session_waits.watch(session.instance_id)
-            try:
-                await wait_signal(waiter, timeout)
-            finally:
-                self._session_waits.unwatch(session.instance_id, waiter)
+            await self._session_waits.wait(session.instance_id, timeout)
             inst = self._locked_instance(session)
         if inst.messages:
             item = self._take_messages(session.instance_id, inst)

@@ -57,6 +57,24 @@ async def test_notifier_wakes_every_watcher_of_a_key() -> None:
     assert not b.done()
 
 
+async def test_notifier_wait_ends_at_the_change_or_the_timeout_and_leaves_no_watcher() -> None:
+    notifier: ChangeNotifier[str] = ChangeNotifier()
+    woken = asyncio.create_task(notifier.wait("a", 10))
+    await asyncio.sleep(0)
+    notifier.notify("b")
+    await asyncio.sleep(0)
+    assert not woken.done()
+    notifier.notify("a")
+    assert await woken is True
+    assert await notifier.wait("a", 0.01) is False
+    cancelled = asyncio.create_task(notifier.wait("a", 10))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert notifier._waiters == {}
+
+
 async def test_wait_signal_never_loses_a_cancellation() -> None:
     from azure_durable_ext.storage.waiting import wait_signal
 
